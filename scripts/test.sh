@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs wsload's whole test suite on a fresh machine: installs what the tests need (Node and the
+# npm ws package for end-to-end tests against a third-party server, a C compiler for -race),
+# checks gofmt and go vet, then runs go test -race.
+#
+#   ./scripts/test.sh                          # everything
+#   ./scripts/test.sh -run TestCheck ./engine/...   # arguments replace ./... in go test
+#
+# CI runs exactly this (.ci/run). Missing tools are installed with apt-get when running as root;
+# otherwise the script stops and says what to install.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+die() {
+	printf '\ntest.sh: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+
+apt_updated=
+# need_apt PKG BIN installs the Debian package PKG when the command BIN is missing.
+need_apt() {
+	local pkg=$1 bin=$2
+	command -v "$bin" >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" != 0 ]; then
+		die "'$bin' is missing: install the Debian package '$pkg' (sudo apt-get install -y $pkg), then run $0 again"
+	fi
+	command -v apt-get >/dev/null 2>&1 || die "'$bin' is missing and there is no apt-get here: install '$pkg' by hand"
+	if [ -z "$apt_updated" ]; then
+		say "apt-get update"
+		apt-get update -q || die "apt-get update failed"
+		apt_updated=1
+	fi
+	say "apt-get install $pkg (for $bin)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" </dev/null || die "apt-get install $pkg failed"
+	command -v "$bin" >/dev/null 2>&1 || die "installed '$pkg' but '$bin' is still not on PATH"
+}
+
+# --- Go ----------------------------------------------------------------------------------------
+say "go"
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+command -v go >/dev/null 2>&1 || die "'go' is not on PATH: install the Go toolchain named in go.mod"
+go version
+
+# --- system packages ---------------------------------------------------------------------------
+say "system packages"
+need_apt gcc gcc # go test -race needs cgo, so a C compiler
+need_apt nodejs node
+need_apt npm npm
+# More installs go here as tests need them, e.g. (with a later issue):
+#   need_apt haproxy haproxy
+#   need_apt chromium chromium
+echo "node $(node --version), npm $(npm --version)"
+
+# --- npm packages for testdata/node (the ws servers) --------------------------------------------
+# Reinstall when node_modules is missing or was installed from another package.json/lock.
+say "npm packages in testdata/node"
+nodedir=testdata/node
+stamp=$nodedir/node_modules/.wsload-installed
+want=$(cat "$nodedir/package.json" "$nodedir/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$nodedir/node_modules/ws/package.json" ]; then
+	echo "up to date"
+else
+	(cd "$nodedir" && npm ci --no-audit --no-fund) || die "npm ci in $nodedir failed"
+	echo "$want" >"$stamp"
+fi
+
+# --- formatting and vet ------------------------------------------------------------------------
+say "gofmt -l"
+gofiles=()
+while IFS= read -r -d '' f; do gofiles+=("$f"); done < <(
+	find . \( -name .git -o -name node_modules -o -name testdata \) -prune -o -name '*.go' -type f -print0
+)
+if [ ${#gofiles[@]} -gt 0 ]; then
+	unformatted=$(gofmt -l "${gofiles[@]}")
+	[ -z "$unformatted" ] || die "gofmt would change these files (run gofmt -w on them):
+$unformatted"
+fi
+echo "ok (${#gofiles[@]} files)"
+
+say "go vet ./..."
+go vet ./... || die "go vet reported problems (above)"
+echo "ok"
+
+say "shell scripts parse (bash -n)"
+while IFS= read -r -d '' f; do
+	bash -n "$f" || die "$f does not parse"
+done < <(find scripts .ci -type f \( -name '*.sh' -o -name run \) -print0)
+echo "ok"
+
+# --- tests -------------------------------------------------------------------------------------
+if [ $# -eq 0 ]; then
+	set -- ./...
+fi
+say "go test -race -count=1 -timeout 60m $*"
+exec go test -race -count=1 -timeout 60m "$@"
