@@ -85,10 +85,12 @@ say "go vet ./..."
 go vet ./... || die "go vet reported problems (above)"
 echo "ok"
 
-say "shell scripts parse (bash -n)"
+say "shell scripts parse (bash -n); tune-linux.sh prints"
 while IFS= read -r -d '' f; do
 	bash -n "$f" || die "$f does not parse"
 done < <(find scripts .ci -type f \( -name '*.sh' -o -name run \) -print0)
+# Print mode only reads /proc; --apply is never run here.
+scripts/host/tune-linux.sh >/dev/null || die "scripts/host/tune-linux.sh (print mode) failed"
 echo "ok"
 
 # --- tests -------------------------------------------------------------------------------------
