@@ -175,6 +175,9 @@ const wss = new WebSocketServer({
   host: '127.0.0.1',
   port: opts.port,
   perMessageDeflate: opts.deflate,
+  // Node's default accept backlog (511) drops SYNs during a fast ramp; the kernel caps this at
+  // net.core.somaxconn.
+  backlog: 65535,
   // Only broadcast needs the set of clients; tracking costs a Set insert and delete per connection.
   clientTracking: opts.mode === 'broadcast',
 });
