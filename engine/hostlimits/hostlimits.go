@@ -47,7 +47,8 @@ type Host struct {
 // Need is what a run asks of the host.
 type Need struct {
 	Connections int
-	// Targets is the number of distinct target addresses (ip:port) the connections are spread over.
+	// Targets is the number of distinct target addresses (ip:port) the connections are spread
+	// over evenly; 0 counts as 1.
 	Targets int
 	// SourceIPs is the number of local addresses dialed from; 0 or 1 means a single,
 	// kernel-chosen source.
