@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"time"
+
+	"github.com/wsload/wsload/engine/wsproto"
+	"github.com/wsload/wsload/scenario"
+	"github.com/wsload/wsload/stats"
+)
+
+// Defaults shared with the command line, so flag defaults cannot drift from
+// what the engine does when a field is left zero.
+const (
+	DefaultConnections          = 100
+	DefaultDuration             = 10 * time.Second
+	DefaultRate                 = 10.0
+	DefaultSize                 = 64
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultReplyTimeout         = 10 * time.Second
+	DefaultHandshakeConcurrency = 256
+	DefaultCloseTimeout         = 2 * time.Second
+	DefaultInterval             = time.Second
+)
+
+// Config is everything one load-generating process needs. New validates it
+// and fills defaults; zero values mean "default" except where noted.
+type Config struct {
+	URL         string  // ws:// or wss:// target
+	Connections int     // concurrent connections to open and hold
+	ConnectRate float64 // new connections per second; 0 = as fast as the target accepts
+
+	// HandshakeConcurrency bounds the handshakes in flight (TCP connect, TLS,
+	// waiting for the 101), whatever the connect rate.
+	HandshakeConcurrency int
+
+	Duration time.Duration // whole run, ramp included; the run stops by itself
+
+	// Rate is messages per second per connection (open model: sends follow the
+	// schedule whether or not replies came). 0 holds connections open and idle.
+	Rate   float64
+	Size   int  // message payload bytes
+	Binary bool // binary frames instead of text
+
+	Header       http.Header // extra upgrade request headers (-H)
+	Origin       string
+	Subprotocols []string
+	Compression  bool // offer permessage-deflate
+	InsecureTLS  bool // skip certificate verification for wss
+
+	HandshakeTimeout time.Duration // TCP connect + TLS + upgrade
+	ReplyTimeout     time.Duration // after this a message without reply counts as timed out
+	CloseTimeout     time.Duration // how long to wait for close handshakes at the end
+
+	SourceIPs []netip.Addr // local addresses to spread connections over (round robin)
+	Pollers   int          // nbio event loops; default GOMAXPROCS
+
+	// ExtraFDs is the number of file descriptors this process needs besides
+	// its own connections, e.g. the accepted side of an in-process target.
+	ExtraFDs int
+
+	// Interval is how often the recorder is rotated into a stats.Interval and
+	// handed to OnInterval. Default one second.
+	Interval time.Duration
+	// OnInterval receives every interval in order, from one goroutine, the
+	// last one (shorter) when the run ends.
+	OnInterval func(iv *stats.Interval)
+}
+
+// validate checks the configuration and fills in defaults. It is the one
+// place options are checked.
+func (c *Config) validate() (*url.URL, error) {
+	if c.URL == "" {
+		return nil, errors.New("engine: no target URL")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("engine: target %q: %v", c.URL, err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	default:
+		return nil, fmt.Errorf("engine: target %q: scheme must be ws:// or wss://", c.URL)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("engine: target %q has no host", c.URL)
+	}
+	if c.Connections <= 0 {
+		return nil, fmt.Errorf("engine: connections must be at least 1, got %d", c.Connections)
+	}
+	if c.Connections > 1<<31-1 {
+		return nil, fmt.Errorf("engine: %d connections is more than one process can number", c.Connections)
+	}
+	if c.ConnectRate < 0 {
+		return nil, fmt.Errorf("engine: connect rate must not be negative, got %v", c.ConnectRate)
+	}
+	if c.Rate < 0 {
+		return nil, fmt.Errorf("engine: message rate must not be negative, got %v", c.Rate)
+	}
+	if c.Duration <= 0 {
+		return nil, fmt.Errorf("engine: duration must be positive, got %v", c.Duration)
+	}
+	setDefault(&c.HandshakeConcurrency, DefaultHandshakeConcurrency)
+	setDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDefault(&c.ReplyTimeout, DefaultReplyTimeout)
+	setDefault(&c.CloseTimeout, DefaultCloseTimeout)
+	setDefault(&c.Interval, DefaultInterval)
+	setDefault(&c.Pollers, runtime.GOMAXPROCS(0))
+	if c.Size == 0 {
+		c.Size = DefaultSize
+	}
+	if err := (scenario.Echo{Size: c.Size, Binary: c.Binary}).Validate(); err != nil {
+		return nil, fmt.Errorf("engine: %v (use --size %d or more)", err, (scenario.Echo{Binary: c.Binary}).HeaderSize())
+	}
+	if c.HandshakeTimeout < 0 || c.ReplyTimeout < 0 || c.CloseTimeout < 0 {
+		return nil, errors.New("engine: timeouts must not be negative")
+	}
+	req := wsproto.Request{URL: u, Header: c.Header, Origin: c.Origin, Subprotocols: c.Subprotocols, Compression: c.Compression}
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("engine: %v", err)
+	}
+	for _, ip := range c.SourceIPs {
+		if !ip.IsValid() {
+			return nil, errors.New("engine: invalid source address")
+		}
+	}
+	return u, nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}

@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"crypto/tls"
+	"github.com/lesismal/nbio"
+
+	"github.com/wsload/wsload/engine/wsproto"
+)
+
+// dialWorkers bounds the goroutines doing blocking connects and TLS
+// handshakes. The wait for the 101 needs no goroutine, so a few workers keep
+// HandshakeConcurrency handshakes in flight.
+func (e *Engine) dialWorkers() int {
+	return min(e.cfg.HandshakeConcurrency, max(8, 4*e.cfg.Pollers), e.cfg.Connections)
+}
+
+// ramp opens the connections: connection i is due at i/ConnectRate after
+// the start (all at once when the rate is 0), and waits for a handshake slot.
+func (e *Engine) ramp(ctx context.Context) {
+	jobs := make(chan int)
+	done := make(chan struct{})
+	workers := e.dialWorkers()
+	dialers := e.netDialers()
+	for w := 0; w < workers; w++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range jobs {
+				e.dial(ctx, i, dialers[i%len(dialers)])
+			}
+		}()
+	}
+	defer func() {
+		close(jobs)
+		for w := 0; w < workers; w++ {
+			<-done
+		}
+	}()
+
+	var timer *time.Timer
+	for i := 0; i < e.cfg.Connections; i++ {
+		if e.cfg.ConnectRate > 0 {
+			due := e.base.Add(time.Duration(float64(i) / e.cfg.ConnectRate * float64(time.Second)))
+			if wait := time.Until(due); wait > 0 {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case e.sem <- struct{}{}:
+		}
+		if e.fdLimit.Load() {
+			<-e.sem
+			return
+		}
+		select {
+		case <-ctx.Done():
+			<-e.sem
+			return
+		case jobs <- i:
+		}
+	}
+}
+
+// netDialers makes one net.Dialer per source address (or one for the
+// kernel's choice). IP_BIND_ADDRESS_NO_PORT lets the kernel choose the port
+// per (source, target) pair at connect time instead of per source at bind
+// time, so each source address can reach its full ephemeral range per target.
+func (e *Engine) netDialers() []*net.Dialer {
+	mk := func(local net.Addr) *net.Dialer {
+		return &net.Dialer{
+			Timeout:   e.cfg.HandshakeTimeout,
+			LocalAddr: local,
+			KeepAlive: -1, // idle load-test connections should not wake up on their own
+			Control: func(network, address string, rc syscall.RawConn) error {
+				if local == nil {
+					return nil
+				}
+				var serr error
+				err := rc.Control(func(fd uintptr) {
+					serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+				})
+				if err != nil {
+					return err
+				}
+				return serr
+			},
+		}
+	}
+	if len(e.cfg.SourceIPs) == 0 {
+		return []*net.Dialer{mk(nil)}
+	}
+	out := make([]*net.Dialer, len(e.cfg.SourceIPs))
+	for i, ip := range e.cfg.SourceIPs {
+		out[i] = mk(&net.TCPAddr{IP: ip.AsSlice()})
+	}
+	return out
+}
+
+// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT from linux/in.h.
+const ipBindAddressNoPort = 24
+
+// dial does the blocking part of connection i's handshake and hands the
+// socket to the event loop. It owns one handshake slot, released by the
+// connection when its handshake ends either way.
+func (e *Engine) dial(ctx context.Context, i int, d *net.Dialer) {
+	c := newConn(e, i)
+	e.mu.Lock()
+	e.conns[i] = c
+	e.mu.Unlock()
+	e.dialSh.ConnAttempted()
+	c.hsStart = e.now()
+
+	dctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
+	defer cancel()
+	raw, err := d.DialContext(dctx, "tcp", e.addr)
+	if err != nil {
+		reason := classifyDialError(err)
+		if ctx.Err() != nil { // the run ended or was interrupted mid-connect
+			reason = "unfinished"
+		}
+		c.failDial(reason, err)
+		return
+	}
+	var tc *tls.Conn
+	var tt *tlsTransport
+	if e.tlsCfg != nil {
+		tt = &tlsTransport{Conn: raw}
+		tc = tls.Client(tt, e.tlsCfg)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			_ = raw.Close()
+			reason := "tls"
+			if isTimeout(err) {
+				reason = "timeout"
+			}
+			c.failDial(reason, err)
+			return
+		}
+		_ = raw.SetDeadline(time.Time{})
+	}
+	nbc, err := nbio.NBConn(raw) // dups the fd into a non-blocking one and closes raw
+	if err != nil {
+		_ = raw.Close()
+		c.failDial(classifyDialError(err), err)
+		return
+	}
+	if tt != nil {
+		tt.handoff(nbc)
+	}
+	c.attach(nbc, tc, tt)
+	if _, err := e.nb.AddConn(nbc); err != nil {
+		// AddConn closed nbc; its close callback may or may not run.
+		c.failDial(classifyDialError(err), err)
+		return
+	}
+	c.sendUpgrade()
+}
+
+// classifyDialError maps a connect error to a stable reason.
+func classifyDialError(err error) string {
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &errno):
+		switch errno {
+		case syscall.ECONNREFUSED:
+			return "refused"
+		case syscall.ECONNRESET, syscall.EPIPE:
+			return "reset"
+		case syscall.ETIMEDOUT:
+			return "timeout"
+		case syscall.EMFILE, syscall.ENFILE:
+			return "fd_limit"
+		case syscall.EADDRNOTAVAIL, syscall.EADDRINUSE:
+			return "no_source_port"
+		case syscall.ENETUNREACH, syscall.EHOSTUNREACH:
+			return "unreachable"
+		}
+	case isTimeout(err):
+		return "timeout"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "dns"
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return "closed_during_handshake"
+	}
+	return "connect_error"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// classifyHandshakeError maps a failed upgrade to a stable reason: the HTTP
+// status of a refused upgrade ("http_502") or "bad_handshake".
+func classifyHandshakeError(err error) string {
+	var ue *wsproto.UpgradeError
+	if errors.As(err, &ue) {
+		return "http_" + strconv.Itoa(ue.Status)
+	}
+	return "bad_handshake"
+}

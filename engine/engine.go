@@ -1,0 +1,347 @@
+// Package engine opens WebSocket connections at scale on nbio's event loop
+// and drives each connection's flow, recording every event into a
+// stats.Recorder.
+//
+//	rec := stats.NewRecorder(engine.Shards(cfg))
+//	eng, err := engine.New(cfg, rec)        // validates cfg, fills defaults
+//	if err != nil { ... }
+//	err = eng.Run(ctx)                      // returns when cfg.Duration is over or ctx is done
+//
+// Design, in the order a connection meets it:
+//   - A pacer hands out connection numbers at cfg.ConnectRate; a small pool of
+//     dialer goroutines does the blocking parts (TCP connect from the chosen
+//     source address, TLS), writes the upgrade request and hands the socket to
+//     nbio. At most cfg.HandshakeConcurrency handshakes are in flight, the
+//     wait for the 101 included; each has its own timer.
+//   - nbio's pollers read; the connection parses the 101 and then frames
+//     itself (package wsproto), on the poller goroutine, with no copy when a
+//     frame arrives whole.
+//   - Senders (one goroutine each, a few per process) keep a heap of
+//     per-connection send times on a grid spread evenly across connections
+//     (open model) and write each message on schedule, stamping it with the
+//     connection and sequence number; replies are matched by that id. Latency
+//     counts from the scheduled time (corrected for coordinated omission) and
+//     from the actual send (uncorrected).
+//   - Stats shards are per poller and per sender, so the hot path never
+//     shares a lock across goroutines.
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lesismal/nbio"
+
+	"github.com/wsload/wsload/engine/hostlimits"
+	"github.com/wsload/wsload/engine/wsproto"
+	"github.com/wsload/wsload/scenario"
+	"github.com/wsload/wsload/stats"
+)
+
+// Engine runs one load test. Use New, then Run once.
+type Engine struct {
+	cfg    Config
+	target *url.URL
+	addr   string // resolved host:port
+	rec    *stats.Recorder
+	echo   scenario.Echo
+	op     wsproto.Opcode
+	tlsCfg *tls.Config
+
+	base    time.Time // monotonic origin of all int64 nanosecond times
+	period  int64     // ns between two sends of one connection; 0 = idle
+	nb      *nbio.Engine
+	senders []*sender
+	dialSh  *stats.Shard
+
+	mu    sync.Mutex
+	conns []*conn // by connection number; nil until dialed
+
+	sem      chan struct{} // handshakes in flight
+	stopping atomic.Bool   // no new sends; closing
+	closing  atomic.Int32  // close code being sent at the end (1000 or 1001)
+	fdLimit  atomic.Bool   // an EMFILE was seen: stop dialing
+
+	samples sync.Map // reason → first error text seen, for the report
+
+	plain [][]byte // per poller: plaintext buffer for wss reads, made on first use
+}
+
+// Shards is the number of stats shards New expects the recorder to have:
+// one per poller, one per sender, one for the dialers.
+func Shards(cfg Config) int {
+	p := cfg.Pollers
+	if p <= 0 {
+		p = runtime.GOMAXPROCS(0)
+	}
+	return p + numSenders(p) + 1
+}
+
+func numSenders(pollers int) int { return max(1, pollers) }
+
+// New validates cfg and prepares a run; nothing is dialed before Run.
+func New(cfg Config, rec *stats.Recorder) (*Engine, error) {
+	u, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, errors.New("engine: nil recorder")
+	}
+	e := &Engine{cfg: cfg, target: u, rec: rec, echo: scenario.Echo{Size: cfg.Size, Binary: cfg.Binary}, op: wsproto.OpText}
+	if cfg.Binary {
+		e.op = wsproto.OpBinary
+	}
+	if cfg.Rate > 0 {
+		e.period = int64(float64(time.Second) / cfg.Rate)
+		if e.period < 1000 {
+			return nil, fmt.Errorf("engine: rate %v per connection is above one message per microsecond", cfg.Rate)
+		}
+	}
+	if u.Scheme == "wss" {
+		e.tlsCfg = &tls.Config{InsecureSkipVerify: cfg.InsecureTLS, ServerName: u.Hostname(), NextProtos: []string{"http/1.1"}}
+	}
+	e.closing.Store(1000)
+	return e, nil
+}
+
+// SampleErrors returns one example error text per failure reason, so a report
+// can say what "tls" or "http_502" meant in this run.
+func (e *Engine) SampleErrors() map[string]string {
+	out := map[string]string{}
+	e.samples.Range(func(k, v any) bool { out[k.(string)] = v.(string); return true })
+	return out
+}
+
+func (e *Engine) now() int64 { return int64(time.Since(e.base)) }
+
+// Run performs the load test: pre-flight checks, ramp, steady state, drain,
+// close. It returns when cfg.Duration has passed (then the connections are
+// closed with 1000) or ctx is done (1001). A failed pre-flight check returns
+// an error before anything is dialed; failures of individual connections are
+// recorded, not returned.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.preflight(); err != nil {
+		return err
+	}
+	addr, err := resolve(ctx, e.target)
+	if err != nil {
+		return err
+	}
+	e.addr = addr
+
+	e.nb = nbio.NewEngine(nbio.Config{
+		Name:    "wsload",
+		NPoller: e.cfg.Pollers,
+		// One read buffer per poller, not per connection: idle connections cost
+		// no buffer memory.
+		ReadBufferSize: 64 << 10,
+	})
+	e.nb.OnData(e.onData)
+	e.nb.OnClose(e.onClose)
+	if err := e.nb.Start(); err != nil {
+		return fmt.Errorf("engine: start event loop: %v", err)
+	}
+
+	e.base = time.Now()
+	e.conns = make([]*conn, e.cfg.Connections)
+	e.sem = make(chan struct{}, e.cfg.HandshakeConcurrency)
+	e.dialSh = e.rec.Shard(e.cfg.Pollers + numSenders(e.cfg.Pollers))
+	e.plain = make([][]byte, e.cfg.Pollers)
+	e.senders = make([]*sender, numSenders(e.cfg.Pollers))
+	for i := range e.senders {
+		e.senders[i] = newSender(e, e.rec.Shard(e.cfg.Pollers+i))
+	}
+
+	runCtx, cancelRun := context.WithTimeout(ctx, e.cfg.Duration)
+	defer cancelRun()
+
+	var wg sync.WaitGroup
+	tickDone := make(chan struct{})
+	go func() { defer close(tickDone); e.tick(runCtx) }()
+	for _, s := range e.senders {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.run(runCtx) }()
+	}
+	dialDone := make(chan struct{})
+	go func() { defer close(dialDone); e.ramp(runCtx) }()
+
+	<-runCtx.Done()
+	interrupted := ctx.Err() != nil
+	e.stopping.Store(true)
+	wg.Wait()  // senders stopped: nothing new goes out
+	<-dialDone // no dial in progress
+
+	if !interrupted {
+		e.drain(ctx)
+	}
+	e.expireAll()
+	code := 1000
+	if interrupted || ctx.Err() != nil {
+		code = 1001
+	}
+	e.closeAll(code)
+	e.nb.Stop()
+	<-tickDone
+	if e.cfg.OnInterval != nil {
+		e.cfg.OnInterval(e.rec.Rotate(time.Now()))
+	}
+	return nil
+}
+
+// preflight raises the open-file limit and refuses a run that cannot fit the
+// host, before anything is dialed: no EMFILE storm halfway through.
+func (e *Engine) preflight() error {
+	if _, _, err := hostlimits.RaiseFileLimit(); err != nil {
+		return fmt.Errorf("engine: raise open-file limit: %v", err)
+	}
+	h, err := hostlimits.Read()
+	if err != nil {
+		return fmt.Errorf("engine: read host limits: %v", err)
+	}
+	// nbio indexes connections by fd in a table of MaxOpenFiles entries.
+	if h.FileHard > 0 && h.FileHard < uint64(nbio.MaxOpenFiles) {
+		nbio.MaxOpenFiles = int(h.FileHard)
+	}
+	return hostlimits.Check(h, hostlimits.Need{
+		Connections:     e.cfg.Connections,
+		Targets:         1,
+		SourceIPs:       len(e.cfg.SourceIPs),
+		Procs:           1,
+		ExtraFDsPerProc: e.cfg.ExtraFDs,
+	})
+}
+
+// resolve looks the target host up once, so every connection dials the same
+// address and a DNS failure stops the run before it starts.
+func resolve(ctx context.Context, u *url.URL) (string, error) {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "wss" {
+			port = "443"
+		}
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return net.JoinHostPort(ip.String(), port), nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return "", fmt.Errorf("engine: resolve %q: %v", host, err)
+	}
+	pick := ips[0]
+	for _, ip := range ips { // prefer IPv4, like most clients on dual-stack loopback
+		if ip.Unmap().Is4() {
+			pick = ip.Unmap()
+			break
+		}
+	}
+	return net.JoinHostPort(pick.String(), port), nil
+}
+
+// tick rotates the recorder every interval, aligned to the run's start.
+func (e *Engine) tick(ctx context.Context) {
+	if e.cfg.OnInterval == nil {
+		<-ctx.Done()
+		return
+	}
+	next := e.base.Add(e.cfg.Interval)
+	t := time.NewTimer(time.Until(next))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.cfg.OnInterval(e.rec.Rotate(time.Now()))
+		next = next.Add(e.cfg.Interval)
+		t.Reset(time.Until(next))
+	}
+}
+
+// forEachConn calls f for every connection dialed so far.
+func (e *Engine) forEachConn(f func(c *conn)) {
+	e.mu.Lock()
+	conns := e.conns
+	e.mu.Unlock()
+	for _, c := range conns {
+		if c != nil {
+			f(c)
+		}
+	}
+}
+
+// drain waits, up to the reply timeout, for replies to messages already sent.
+func (e *Engine) drain(ctx context.Context) {
+	if e.period == 0 {
+		return
+	}
+	deadline := time.Now().Add(e.cfg.ReplyTimeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		outstanding := 0
+		e.forEachConn(func(c *conn) { outstanding += c.outstanding() })
+		if outstanding == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// expireAll counts replies still missing after the drain as timed out.
+func (e *Engine) expireAll() {
+	e.forEachConn(func(c *conn) { c.expireAll() })
+}
+
+// closeAll starts the close handshake on every open connection and waits for
+// the servers' answers, at most CloseTimeout.
+func (e *Engine) closeAll(code int) {
+	e.closing.Store(int32(code))
+	e.forEachConn(func(c *conn) { c.startClose(code) })
+	deadline := time.Now().Add(e.cfg.CloseTimeout)
+	for time.Now().Before(deadline) {
+		open := 0
+		e.forEachConn(func(c *conn) {
+			if !c.isClosed() {
+				open++
+			}
+		})
+		if open == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *Engine) sample(reason string, err error) {
+	if err != nil {
+		e.samples.LoadOrStore(reason, err.Error())
+	}
+}
+
+// onData is nbio's read callback, on a poller goroutine.
+func (e *Engine) onData(nbc *nbio.Conn, data []byte) {
+	c, ok := nbc.Session().(*conn)
+	if !ok {
+		_ = nbc.Close()
+		return
+	}
+	c.onData(data)
+}
+
+// onClose is nbio's close callback (asynchronous, after the fd is closed).
+func (e *Engine) onClose(nbc *nbio.Conn, err error) {
+	if c, ok := nbc.Session().(*conn); ok {
+		c.onClosed(err)
+	}
+}

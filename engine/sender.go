@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/wsload/wsload/engine/wsproto"
+	"github.com/wsload/wsload/stats"
+)
+
+// sender writes scheduled messages for its share of the connections. One
+// goroutine; a min-heap of next send times. Sends follow the schedule whether
+// or not replies came (open model); when the goroutine cannot keep up, the
+// lateness is recorded as send lag and included in the corrected latency.
+type sender struct {
+	e  *Engine
+	sh *stats.Shard
+
+	mu    sync.Mutex
+	added []due         // handed over by pollers, merged into q by run
+	wake  chan struct{} // capacity 1: "added is not empty"
+
+	q       dueHeap
+	payload []byte
+	frame   []byte
+	comp    *wsproto.Compressor // only when compression is negotiated somewhere
+}
+
+type due struct {
+	at int64
+	c  *conn
+}
+
+type dueHeap []due
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(due)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func newSender(e *Engine, sh *stats.Shard) *sender {
+	return &sender{e: e, sh: sh, wake: make(chan struct{}, 1)}
+}
+
+// add schedules c's first send at at; safe from any goroutine.
+func (s *sender) add(c *conn, at int64) {
+	s.mu.Lock()
+	s.added = append(s.added, due{at, c})
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sender) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var added []due
+	for {
+		s.mu.Lock()
+		added, s.added = s.added, added[:0]
+		s.mu.Unlock()
+		for _, d := range added {
+			heap.Push(&s.q, d)
+		}
+		now := s.e.now()
+		for len(s.q) > 0 && s.q[0].at <= now {
+			if ctx.Err() != nil {
+				return
+			}
+			d := &s.q[0]
+			if next, ok := s.fire(d.c, d.at); ok {
+				d.at = next
+				heap.Fix(&s.q, 0)
+			} else {
+				heap.Pop(&s.q)
+			}
+			now = s.e.now()
+		}
+		wait := time.Hour
+		if len(s.q) > 0 {
+			wait = time.Duration(s.q[0].at - now)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+			if !timer.Stop() {
+				<-timer.C
+			}
+		case <-timer.C:
+		}
+	}
+}
+
+// fire sends c's message scheduled at sched and returns the next send time;
+// ok is false when c no longer sends.
+func (s *sender) fire(c *conn, sched int64) (next int64, ok bool) {
+	e := s.e
+	c.mu.Lock()
+	if c.state != stOpen {
+		c.mu.Unlock()
+		return 0, false
+	}
+	now := e.now()
+	c.expire(now, s.sh)
+	seq := c.seq
+	c.seq++
+	s.payload = e.echo.AppendMessage(s.payload[:0], c.id, seq)
+	if c.deflt {
+		var err error
+		if s.comp == nil {
+			s.comp, err = wsproto.NewCompressor(wsproto.DefaultCompressionLevel)
+		}
+		if err == nil {
+			s.frame, err = s.comp.AppendMessage(s.frame[:0], e.op, s.payload, c.mask())
+		}
+		if err != nil {
+			c.mu.Unlock()
+			s.sh.Error("compress")
+			return 0, false
+		}
+	} else {
+		s.frame = wsproto.AppendFrame(s.frame[:0], e.op, true, s.payload, c.mask())
+	}
+	c.out = append(c.out, pending{seq: seq, sched: sched, sent: now})
+	err := c.write(s.frame)
+	c.mu.Unlock()
+	if err != nil {
+		// nbio closes the connection; its close callback records why.
+		return 0, false
+	}
+	s.sh.Sent(len(s.payload), time.Duration(now-sched))
+	return sched + e.period, true
+}
