@@ -1,0 +1,197 @@
+package stats
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// Header is what the caller knows about a run that the Intervals do not:
+// identity, configuration and the generator's resource use.
+type Header struct {
+	Version   string        // wsload version
+	Target    string        // target URL; credentials and secret query values are redacted in the Result
+	Start     time.Time     // when the run started; zero = the Aggregate's start
+	Duration  time.Duration // measured duration; zero = up to the last Interval's end
+	Config    Config
+	Generator Generator // CPU, RSS and GOMAXPROCS; the rest is computed
+}
+
+// Point is one timeline entry: the counts of one Interval. T is the
+// interval's end in seconds since the run's start and LenS its length, so
+// rates are Count/LenS even for the last, usually shorter, interval.
+type Point struct {
+	T           float64 `json:"t"`
+	LenS        float64 `json:"len_s"`
+	Open        int64   `json:"open"` // gauge at the interval's end
+	Established int64   `json:"established"`
+	Failed      int64   `json:"failed"`
+	Closed      int64   `json:"closed"`
+	Sent        int64   `json:"sent"`
+	Received    int64   `json:"received"`
+	RTTP50US    int64   `json:"rtt_p50_us"` // corrected RTT
+	RTTP99US    int64   `json:"rtt_p99_us"`
+	Errors      int64   `json:"errors"` // connection failures and runtime errors
+	TimedOut    int64   `json:"timed_out"`
+}
+
+// Aggregate folds Intervals, in time order, into run totals and a timeline.
+// It keeps one merged Interval and a small Point per Interval, never the
+// Intervals themselves. It is not safe for concurrent use.
+type Aggregate struct {
+	start    time.Time
+	total    *Interval
+	peak     int64     // highest open gauge
+	open     int64     // open gauge at last
+	last     time.Time // latest interval end
+	timeline []Point
+}
+
+// NewAggregate returns an empty Aggregate for a run that started at start.
+func NewAggregate(start time.Time) *Aggregate {
+	return &Aggregate{start: start, total: NewInterval(start, start), last: start}
+}
+
+// Add folds iv into the totals and appends its timeline point. To combine
+// processes, Merge their Intervals for the same second first, then Add.
+func (a *Aggregate) Add(iv *Interval) {
+	a.total.Merge(iv)
+	// Merge adds gauges, which is right for one second from many processes
+	// but not across time: over a run, open is the latest level and the
+	// peak the highest.
+	a.peak = max(a.peak, iv.PeakOpen, iv.Open)
+	a.total.PeakOpen = a.peak
+	if !iv.End.Before(a.last) {
+		a.last = iv.End
+		a.open = iv.Open
+	}
+	a.total.Open = a.open
+	a.timeline = append(a.timeline, Point{
+		T:           iv.End.Sub(a.start).Seconds(),
+		LenS:        iv.Len().Seconds(),
+		Open:        iv.Open,
+		Established: iv.Established,
+		Failed:      iv.Failed,
+		Closed:      iv.Closed,
+		Sent:        iv.Sent,
+		Received:    iv.Received,
+		RTTP50US:    Quantile(iv.RTT, 50),
+		RTTP99US:    Quantile(iv.RTT, 99),
+		Errors:      iv.ErrorCount(),
+		TimedOut:    iv.TimedOut,
+	})
+}
+
+// Total returns the merged Interval of everything added so far. It is owned
+// by the Aggregate: read it, do not keep it across Add.
+func (a *Aggregate) Total() *Interval { return a.total }
+
+// Result builds the run's Result: totals, latencies, timeline, the
+// generator's CPU per message and Diagnose's warnings. Header values and the
+// target are redacted again here, so a caller's slip cannot leak a secret
+// into a report. It can be called more than once.
+func (a *Aggregate) Result(h Header) *Result {
+	t := a.total
+	start := h.Start
+	if start.IsZero() {
+		start = a.start
+	}
+	dur := h.Duration.Seconds()
+	if h.Duration <= 0 {
+		dur = a.last.Sub(a.start).Seconds()
+	}
+	r := &Result{
+		Schema:    Schema,
+		Tool:      Tool,
+		Version:   h.Version,
+		Target:    RedactURL(h.Target),
+		Start:     start.UTC(),
+		DurationS: dur,
+		Config:    h.Config,
+		Connections: Connections{
+			Attempted:      t.Attempted,
+			Established:    t.Established,
+			Failed:         t.Failed,
+			Closed:         t.Closed,
+			PeakOpen:       a.peak,
+			FailedByReason: nonNilMap(t.ConnFailures),
+		},
+		Messages: Messages{
+			Sent:          t.Sent,
+			Received:      t.Received,
+			TimedOut:      t.TimedOut,
+			Unmatched:     t.Unmatched,
+			BytesSent:     t.BytesSent,
+			BytesReceived: t.BytesReceived,
+		},
+		CloseCodes: nonNilMap(t.CloseCodes),
+		Errors:     nonNilMap(t.Errors),
+		Generator:  h.Generator,
+		Timeline:   slices.Clone(a.timeline),
+	}
+	if r.Timeline == nil {
+		r.Timeline = []Point{}
+	}
+	if dur > 0 {
+		r.Messages.SentPerS = float64(t.Sent) / dur
+		r.Messages.ReceivedPerS = float64(t.Received) / dur
+	}
+	r.Config.Headers = redactMap(h.Config.Headers)
+	r.Config.SourceIPs = nonNilSlice(h.Config.SourceIPs)
+	r.Config.Subprotocols = nonNilSlice(h.Config.Subprotocols)
+
+	// Encoding into memory cannot fail in practice; should it, the summary
+	// numbers are still right and the warning says why hdr is missing.
+	var warnings []string
+	set := func(dst *Latency, name string, l Latency, err error) {
+		*dst = l
+		if err != nil {
+			warnings = append(warnings, name+": "+err.Error())
+		}
+	}
+	l, err := NewLatency(t.Handshake)
+	set(&r.Latency.Handshake, "handshake", l, err)
+	l, err = NewLatency(t.RTT)
+	set(&r.Latency.RTT, "rtt", l, err)
+	l, err = NewLatency(t.RTTUncorrected)
+	set(&r.Latency.RTTUncorrected, "rtt_uncorrected", l, err)
+	l, err = NewLatency(t.SendLag)
+	set(&r.Latency.SendLag, "send_lag", l, err)
+	r.Latency.Steps = make(map[string]StepLatency, len(t.Steps))
+	for _, name := range slices.Sorted(maps.Keys(t.Steps)) {
+		var sl StepLatency
+		l, err = NewLatency(t.Steps[name].Corrected)
+		set(&sl.Corrected, "step "+name, l, err)
+		l, err = NewLatency(t.Steps[name].Uncorrected)
+		set(&sl.Uncorrected, "step "+name, l, err)
+		r.Latency.Steps[name] = sl
+	}
+
+	g := &r.Generator
+	g.Clamped = t.Clamped
+	cpuUS := (g.CPUUserS + g.CPUSysS) * 1e6
+	switch {
+	case t.Received > 0:
+		g.CPUPerMsgUS = cpuUS / float64(t.Received)
+	case t.Sent > 0:
+		g.CPUPerMsgUS = cpuUS / float64(t.Sent)
+	default:
+		g.CPUPerMsgUS = 0
+	}
+	g.Warnings = append(r.Diagnose(), warnings...)
+	return r
+}
+
+func nonNilMap[K comparable](m map[K]int64) map[K]int64 {
+	if m == nil {
+		return map[K]int64{}
+	}
+	return maps.Clone(m)
+}
+
+func nonNilSlice(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
+}

@@ -1,0 +1,120 @@
+package stats
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Thresholds of Diagnose.
+const (
+	// A send lag p99 above max(MinLagWarnUS, LagWarnFraction of the
+	// per-connection send interval) means messages left late: the generator,
+	// not the target, set the pace.
+	MinLagWarnUS    = 1000
+	LagWarnFraction = 0.10
+	// CPU use at or above CPUWarnFraction of GOMAXPROCS cores over the run
+	// means the generator was CPU-bound.
+	CPUWarnFraction = 0.90
+	// topReasons is how many failure reasons a warning names.
+	topReasons = 3
+)
+
+// Diagnose returns warnings about how far r can be trusted and what went
+// wrong, most fundamental first: nothing established, connections failed
+// (top reasons), replies timed out, the generator was the bottleneck (send
+// lag or CPU), latencies clamped. It reads only r and is deterministic.
+func (r *Result) Diagnose() []string {
+	var w []string
+	c, m := r.Connections, r.Messages
+	reasons := c.FailedByReason
+	if len(reasons) == 0 {
+		reasons = r.Errors
+	}
+	switch {
+	case c.Attempted == 0:
+		w = append(w, "no connection was attempted")
+	case c.Established == 0 && c.Failed > 0:
+		w = append(w, fmt.Sprintf("no connection was established: %d of %d attempts failed (%s)",
+			c.Failed, c.Attempted, topCounts(reasons, topReasons)))
+	case c.Established == 0:
+		w = append(w, fmt.Sprintf("no connection was established (%d attempted)", c.Attempted))
+	case c.Failed > 0:
+		w = append(w, fmt.Sprintf("%d of %d connection attempts failed (%s): %s",
+			c.Failed, c.Attempted, pct(c.Failed, c.Attempted), topCounts(reasons, topReasons)))
+	}
+	if m.TimedOut > 0 {
+		s := fmt.Sprintf("%d replies timed out (%s of %d sent)", m.TimedOut, pct(m.TimedOut, m.Sent), m.Sent)
+		if t := r.Config.ReplyTimeoutS; t > 0 {
+			s += fmt.Sprintf(" after the reply timeout of %gs", t)
+		}
+		w = append(w, s)
+	}
+	if lag := r.Latency.SendLag; lag.Count > 0 {
+		limit := float64(MinLagWarnUS)
+		why := fmtUS(MinLagWarnUS)
+		if r.Config.Rate > 0 {
+			intervalUS := 1e6 / r.Config.Rate
+			if f := LagWarnFraction * intervalUS; f > limit {
+				limit = f
+				why = fmt.Sprintf("10%% of the %s send interval", fmtUS(int64(intervalUS)))
+			}
+		}
+		if float64(lag.P99US) > limit {
+			w = append(w, fmt.Sprintf("the generator was the bottleneck: send lag p99 %s exceeds %s, so messages left late and the numbers show wsload's limit, not the target's; use more cores, processes or machines",
+				fmtUS(lag.P99US), why))
+		}
+	}
+	g := r.Generator
+	if g.GOMAXPROCS > 0 && r.DurationS > 0 {
+		cores := (g.CPUUserS + g.CPUSysS) / r.DurationS
+		if cores >= CPUWarnFraction*float64(g.GOMAXPROCS) {
+			w = append(w, fmt.Sprintf("the generator was CPU-bound: it used %.2f of %d cores (GOMAXPROCS) over the run, so the numbers may show wsload's limit, not the target's",
+				cores, g.GOMAXPROCS))
+		}
+	}
+	if g.Clamped > 0 {
+		w = append(w, fmt.Sprintf("%d latency samples exceeded %s and were recorded as %s", g.Clamped, fmtUS(HighestUS), fmtUS(HighestUS)))
+	}
+	return w
+}
+
+// topCounts formats the n largest counts as "a 7, b 3, c 1 and 2 more",
+// ties broken by name so the text is deterministic.
+func topCounts(m map[string]int64, n int) string {
+	keys := sortedByCount(m)
+	if len(keys) == 0 {
+		return "no reason recorded"
+	}
+	var b strings.Builder
+	for i, k := range keys {
+		if i == n {
+			fmt.Fprintf(&b, " and %d more", len(keys)-n)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", k, m[k])
+	}
+	return b.String()
+}
+
+// sortedByCount returns m's keys by descending count, then by name.
+func sortedByCount(m map[string]int64) []string {
+	return slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		if c := cmp.Compare(m[b], m[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+}
+
+func pct(part, whole int64) string {
+	if whole <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(whole))
+}

@@ -1,0 +1,82 @@
+package stats
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestDiagnose(t *testing.T) {
+	healthy := func() Result {
+		return Result{
+			DurationS:   10,
+			Config:      Config{Rate: 10, ReplyTimeoutS: 5},
+			Connections: Connections{Attempted: 100, Established: 100},
+			Messages:    Messages{Sent: 10000, Received: 10000},
+			Latency:     Latencies{SendLag: Latency{Count: 10000, P99US: 900}},
+			Generator:   Generator{CPUUserS: 5, CPUSysS: 2, GOMAXPROCS: 2},
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		modify func(r *Result)
+		want   []string
+	}{
+		{"healthy run", func(r *Result) {}, nil},
+		{"nothing attempted", func(r *Result) { r.Connections = Connections{} },
+			[]string{"no connection was attempted"}},
+		{"nothing established", func(r *Result) {
+			r.Connections = Connections{Attempted: 10, Failed: 10, FailedByReason: map[string]int64{"refused": 6, "timeout": 3, "dns": 1}}
+		}, []string{"no connection was established: 10 of 10 attempts failed (refused 6, timeout 3, dns 1)"}},
+		{"nothing established, none failed yet", func(r *Result) { r.Connections = Connections{Attempted: 10} },
+			[]string{"no connection was established (10 attempted)"}},
+		{"some failed, top three reasons, ties by name", func(r *Result) {
+			r.Connections.Attempted, r.Connections.Failed = 120, 20
+			r.Connections.FailedByReason = map[string]int64{"reset": 5, "refused": 5, "tls": 4, "http_404": 4, "dns": 2}
+		}, []string{"20 of 120 connection attempts failed (16.7%): refused 5, reset 5, http_404 4 and 2 more"}},
+		{"failure reasons fall back to errors", func(r *Result) {
+			r.Connections.Failed = 1
+			r.Errors = map[string]int64{"fd_limit": 1}
+		}, []string{"1 of 100 connection attempts failed (1.0%): fd_limit 1"}},
+		{"replies timed out", func(r *Result) { r.Messages.TimedOut = 50 },
+			[]string{"50 replies timed out (0.5% of 10000 sent) after the reply timeout of 5s"}},
+		{"send lag above 10% of the send interval", func(r *Result) {
+			r.Config.Rate = 1 // interval 1s: the limit is 100ms
+			r.Latency.SendLag.P99US = 150_000
+		}, []string{"the generator was the bottleneck: send lag p99 150ms exceeds 10% of the 1.00s send interval, so messages left late and the numbers show wsload's limit, not the target's; use more cores, processes or machines"}},
+		{"send lag below 10% of a long interval", func(r *Result) {
+			r.Config.Rate = 1
+			r.Latency.SendLag.P99US = 90_000
+		}, nil},
+		{"send lag above the 1ms floor", func(r *Result) {
+			r.Config.Rate = 1000 // 10% of 1ms is below the floor
+			r.Latency.SendLag.P99US = 1001
+		}, []string{"the generator was the bottleneck: send lag p99 1.00ms exceeds 1.00ms, so messages left late and the numbers show wsload's limit, not the target's; use more cores, processes or machines"}},
+		{"send lag without a rate uses the floor", func(r *Result) {
+			r.Config.Rate = 0
+			r.Latency.SendLag.P99US = 1000
+		}, nil},
+		{"cpu bound", func(r *Result) { r.Generator.CPUUserS, r.Generator.CPUSysS = 14, 4 },
+			[]string{"the generator was CPU-bound: it used 1.80 of 2 cores (GOMAXPROCS) over the run, so the numbers may show wsload's limit, not the target's"}},
+		{"cpu just below 90%", func(r *Result) { r.Generator.CPUUserS, r.Generator.CPUSysS = 14, 3.9 }, nil},
+		{"clamped samples", func(r *Result) { r.Generator.Clamped = 3 },
+			[]string{"3 latency samples exceeded 3600s and were recorded as 3600s"}},
+		{"several at once, in order", func(r *Result) {
+			r.Connections.Failed = 1
+			r.Connections.FailedByReason = map[string]int64{"timeout": 1}
+			r.Messages.TimedOut = 1
+			r.Generator.CPUUserS = 100
+		}, []string{
+			"1 of 100 connection attempts failed (1.0%): timeout 1",
+			"1 replies timed out (0.0% of 10000 sent) after the reply timeout of 5s",
+			"the generator was CPU-bound: it used 10.20 of 2 cores (GOMAXPROCS) over the run, so the numbers may show wsload's limit, not the target's",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := healthy()
+			tc.modify(&r)
+			if got := r.Diagnose(); !slices.Equal(got, tc.want) {
+				t.Fatalf("Diagnose() =\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+}

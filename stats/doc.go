@@ -1,0 +1,32 @@
+// Package stats measures a wsload run and reports it: HdrHistograms in
+// microseconds, a sharded Recorder the engine writes into from its event
+// loops, one-second Intervals (the unit that is streamed, merged across
+// processes and machines, and judged), an Aggregate that folds Intervals into
+// a Result, and the Result's JSON, text summary and live progress line.
+//
+// Data flows one way:
+//
+//	rec := stats.NewRecorder(pollers)
+//	sh := rec.Shard(connID)              // one shard per connection group
+//	sh.ConnAttempted()
+//	sh.ConnEstablished(handshake)
+//	sh.Sent(len(msg), actual.Sub(scheduled))
+//	sh.Received(len(reply))
+//	sh.RTT(now.Sub(scheduled), now.Sub(actual))
+//
+//	agg := stats.NewAggregate(start)
+//	for range ticker.C {                 // once per second, and once at the end
+//		iv := rec.Rotate(time.Now())
+//		fmt.Fprintln(os.Stderr, stats.FormatProgress(iv, time.Since(start), total))
+//		agg.Add(iv)
+//	}
+//	res := agg.Result(stats.Header{Version: version, Target: url, Start: start, Duration: d, Config: cfg, Generator: gen})
+//	_ = stats.WriteJSONFile("result.json", res)
+//	_ = stats.WriteText(os.Stdout, res)
+//
+// Latencies follow the measurement rules of DESIGN.md: the corrected RTT is
+// measured from a message's scheduled send time (coordinated omission
+// corrected), the uncorrected one from its actual send time, and SendLag is the
+// difference, the generator's own health. Percentiles are always given in
+// percent and named once, in Percentiles.
+package stats

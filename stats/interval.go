@@ -1,0 +1,191 @@
+package stats
+
+import (
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// StepHists holds one named scenario step's latencies: Corrected from the
+// step's scheduled start, Uncorrected from its actual start.
+type StepHists struct {
+	Corrected   *hdrhistogram.Histogram
+	Uncorrected *hdrhistogram.Histogram
+}
+
+func newStepHists() *StepHists {
+	return &StepHists{Corrected: NewHistogram(), Uncorrected: NewHistogram()}
+}
+
+// Interval is one interval (normally one second) of counters and histograms:
+// the unit the Recorder produces, that is streamed, and that is merged across
+// processes and machines with Merge.
+//
+// Counters count events that happened in [Start, End). Open and PeakOpen are
+// gauges: connections open at End, and the most open at any moment of the
+// interval.
+type Interval struct {
+	Start, End time.Time
+
+	Attempted   int64 // connection attempts started
+	Established int64 // handshakes completed
+	Failed      int64 // connection attempts that failed (ConnFailed)
+	Closed      int64 // established connections that closed
+
+	Sent          int64 // messages sent
+	Received      int64 // messages received
+	BytesSent     int64
+	BytesReceived int64
+	TimedOut      int64 // replies that did not arrive within the reply timeout
+	Unmatched     int64 // received messages that matched no outstanding request
+
+	// Clamped counts latency samples above HighestUS, recorded at HighestUS.
+	Clamped int64
+
+	Open     int64
+	PeakOpen int64
+
+	// Errors counts connection failures and runtime errors by reason, both
+	// together. ConnFailures is the subset that were connection failures
+	// (ConnFailed): it sums to Failed.
+	Errors       map[string]int64
+	ConnFailures map[string]int64
+	CloseCodes   map[int]int64 // WebSocket close code -> count; 1006 = abnormal
+
+	Handshake      *hdrhistogram.Histogram
+	RTT            *hdrhistogram.Histogram // from the scheduled send time (corrected)
+	RTTUncorrected *hdrhistogram.Histogram // from the actual send time
+	SendLag        *hdrhistogram.Histogram // actual - scheduled send time
+	Steps          map[string]*StepHists
+}
+
+// NewInterval returns an empty Interval covering [start, end) with all its
+// maps and histograms allocated.
+func NewInterval(start, end time.Time) *Interval {
+	return &Interval{
+		Start:          start,
+		End:            end,
+		Errors:         map[string]int64{},
+		ConnFailures:   map[string]int64{},
+		CloseCodes:     map[int]int64{},
+		Handshake:      NewHistogram(),
+		RTT:            NewHistogram(),
+		RTTUncorrected: NewHistogram(),
+		SendLag:        NewHistogram(),
+		Steps:          map[string]*StepHists{},
+	}
+}
+
+// Len is the interval's length, End - Start.
+func (iv *Interval) Len() time.Duration { return iv.End.Sub(iv.Start) }
+
+// ErrorCount is the number of errors of every reason in the interval.
+func (iv *Interval) ErrorCount() int64 {
+	var n int64
+	for _, c := range iv.Errors {
+		n += c
+	}
+	return n
+}
+
+// Merge adds o into iv. Counters, maps and histograms add up exactly; the
+// time span becomes the union of both; the gauges Open and PeakOpen add up,
+// which is exact for Open when both describe the same moment (intervals of
+// different processes for the same second) and an upper bound for PeakOpen.
+// iv must have been made by NewInterval (or Rotate); o is not modified.
+func (iv *Interval) Merge(o *Interval) {
+	if o == nil {
+		return
+	}
+	if iv.Start.IsZero() || (!o.Start.IsZero() && o.Start.Before(iv.Start)) {
+		iv.Start = o.Start
+	}
+	if o.End.After(iv.End) {
+		iv.End = o.End
+	}
+	iv.Attempted += o.Attempted
+	iv.Established += o.Established
+	iv.Failed += o.Failed
+	iv.Closed += o.Closed
+	iv.Sent += o.Sent
+	iv.Received += o.Received
+	iv.BytesSent += o.BytesSent
+	iv.BytesReceived += o.BytesReceived
+	iv.TimedOut += o.TimedOut
+	iv.Unmatched += o.Unmatched
+	iv.Clamped += o.Clamped
+	iv.Open += o.Open
+	iv.PeakOpen += o.PeakOpen
+
+	iv.Errors = addCounts(iv.Errors, o.Errors)
+	iv.ConnFailures = addCounts(iv.ConnFailures, o.ConnFailures)
+	iv.CloseCodes = addCounts(iv.CloseCodes, o.CloseCodes)
+
+	iv.Clamped += mergeInto(&iv.Handshake, o.Handshake)
+	iv.Clamped += mergeInto(&iv.RTT, o.RTT)
+	iv.Clamped += mergeInto(&iv.RTTUncorrected, o.RTTUncorrected)
+	iv.Clamped += mergeInto(&iv.SendLag, o.SendLag)
+	for name, s := range o.Steps {
+		if s == nil || (count(s.Corrected) == 0 && count(s.Uncorrected) == 0) {
+			continue // a step seen earlier by a shard but idle this interval
+		}
+		if iv.Steps == nil {
+			iv.Steps = map[string]*StepHists{}
+		}
+		d := iv.Steps[name]
+		if d == nil {
+			d = newStepHists()
+			iv.Steps[name] = d
+		}
+		iv.Clamped += mergeInto(&d.Corrected, s.Corrected)
+		iv.Clamped += mergeInto(&d.Uncorrected, s.Uncorrected)
+	}
+}
+
+// reset empties iv for reuse by a shard, keeping its maps' storage and its
+// step histograms so that recording stays allocation-free.
+func (iv *Interval) reset() {
+	maps, hists := iv.Errors, [4]*hdrhistogram.Histogram{iv.Handshake, iv.RTT, iv.RTTUncorrected, iv.SendLag}
+	conn, codes, steps := iv.ConnFailures, iv.CloseCodes, iv.Steps
+	*iv = Interval{Errors: maps, ConnFailures: conn, CloseCodes: codes, Steps: steps,
+		Handshake: hists[0], RTT: hists[1], RTTUncorrected: hists[2], SendLag: hists[3]}
+	clear(iv.Errors)
+	clear(iv.ConnFailures)
+	clear(iv.CloseCodes)
+	for _, h := range hists {
+		h.Reset()
+	}
+	for _, s := range iv.Steps {
+		s.Corrected.Reset()
+		s.Uncorrected.Reset()
+	}
+}
+
+func count(h *hdrhistogram.Histogram) int64 {
+	if h == nil {
+		return 0
+	}
+	return h.TotalCount()
+}
+
+func mergeInto(dst **hdrhistogram.Histogram, src *hdrhistogram.Histogram) (clamped int64) {
+	if *dst == nil {
+		*dst = NewHistogram()
+	}
+	return mergeHist(*dst, src)
+}
+
+func addCounts[K comparable](dst, src map[K]int64) map[K]int64 {
+	if len(src) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make(map[K]int64, len(src))
+	}
+	for k, c := range src {
+		if c != 0 {
+			dst[k] += c
+		}
+	}
+	return dst
+}

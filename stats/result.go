@@ -1,0 +1,376 @@
+package stats
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Schema identifies the Result JSON format. A reader refuses other schemas; a
+// change that breaks readers gets a new version.
+const Schema = "wsload.result/v1"
+
+// Tool is the "tool" field of every Result.
+const Tool = "wsload"
+
+// Result is the outcome of a run, as written to JSON and read back by
+// reports, compare and merge. All durations are in microseconds (the "_us"
+// fields) or seconds (the "_s" fields).
+type Result struct {
+	Schema      string           `json:"schema"`
+	Tool        string           `json:"tool"`
+	Version     string           `json:"version"`
+	Target      string           `json:"target"`
+	Start       time.Time        `json:"start"`
+	DurationS   float64          `json:"duration_s"`
+	Config      Config           `json:"config"`
+	Connections Connections      `json:"connections"`
+	Messages    Messages         `json:"messages"`
+	CloseCodes  map[int]int64    `json:"close_codes"`
+	Errors      map[string]int64 `json:"errors"` // connection failures and runtime errors, by reason
+	Latency     Latencies        `json:"latency"`
+	Generator   Generator        `json:"generator"`
+	Timeline    []Point          `json:"timeline"`
+}
+
+// Config is the run's configuration as the CLI resolved it, mirrored into the
+// Result. The engine or cmd fills it; header values must already be redacted
+// (RedactHeaders), and building a Result redacts them again.
+type Config struct {
+	Connections       int               `json:"connections"`
+	ConnectRate       float64           `json:"connect_rate"` // new connections per second in total; 0 = as fast as possible
+	Rate              float64           `json:"rate"`         // messages per second per connection; 0 = none scheduled
+	Size              int               `json:"size"`         // message payload bytes
+	Binary            bool              `json:"binary"`
+	DurationS         float64           `json:"duration_s"` // configured duration
+	SourceIPs         []string          `json:"source_ips"`
+	Headers           map[string]string `json:"headers"`
+	Subprotocols      []string          `json:"subprotocols"`
+	HandshakeTimeoutS float64           `json:"handshake_timeout_s"`
+	ReplyTimeoutS     float64           `json:"reply_timeout_s"`
+	Pollers           int               `json:"pollers"`
+}
+
+// Connections sums the run's connection events.
+type Connections struct {
+	Attempted   int64 `json:"attempted"`
+	Established int64 `json:"established"`
+	Failed      int64 `json:"failed"`
+	Closed      int64 `json:"closed"`
+	PeakOpen    int64 `json:"peak_open"`
+	// FailedByReason is the part of Result.Errors that were connection
+	// failures; it sums to Failed.
+	FailedByReason map[string]int64 `json:"failed_by_reason"`
+}
+
+// Messages sums the run's message events. Rates are per second of the run's
+// duration.
+type Messages struct {
+	Sent          int64   `json:"sent"`
+	Received      int64   `json:"received"`
+	TimedOut      int64   `json:"timed_out"`
+	Unmatched     int64   `json:"unmatched"`
+	BytesSent     int64   `json:"bytes_sent"`
+	BytesReceived int64   `json:"bytes_received"`
+	SentPerS      float64 `json:"sent_per_s"`
+	ReceivedPerS  float64 `json:"received_per_s"`
+}
+
+// Latencies holds the run's latency distributions.
+type Latencies struct {
+	Handshake      Latency                `json:"handshake"`
+	RTT            Latency                `json:"rtt"`             // from the scheduled send time: coordinated omission corrected
+	RTTUncorrected Latency                `json:"rtt_uncorrected"` // from the actual send time
+	SendLag        Latency                `json:"send_lag"`        // actual - scheduled send time
+	Steps          map[string]StepLatency `json:"steps"`
+}
+
+// StepLatency is one named step's latencies.
+type StepLatency struct {
+	Corrected   Latency `json:"corrected"`
+	Uncorrected Latency `json:"uncorrected"`
+}
+
+// Latency summarizes one histogram (values in µs) and carries the histogram
+// itself in HDR, HdrHistogram's standard V2 compressed base64 encoding, so
+// other HdrHistogram tools read it and results merge exactly. The p*_us
+// fields are named after Percentiles.
+type Latency struct {
+	Count    int64   `json:"count"`
+	MinUS    int64   `json:"min_us"`
+	MeanUS   float64 `json:"mean_us"`
+	StddevUS float64 `json:"stddev_us"`
+	P50US    int64   `json:"p50_us"`
+	P90US    int64   `json:"p90_us"`
+	P99US    int64   `json:"p99_us"`
+	P999US   int64   `json:"p999_us"`
+	P9999US  int64   `json:"p9999_us"`
+	MaxUS    int64   `json:"max_us"`
+	HDR      string  `json:"hdr"`
+}
+
+// Generator describes the load generator's own health. The caller fills
+// CPU, RSS and GOMAXPROCS; building a Result computes CPUPerMsgUS, Clamped
+// and Warnings.
+type Generator struct {
+	CPUUserS float64 `json:"cpu_user_s"` // getrusage user time of the whole run
+	CPUSysS  float64 `json:"cpu_sys_s"`  // getrusage system time
+	// CPUPerMsgUS is the generator's CPU time (user+sys) in µs per received
+	// (echoed) message when any was received, else per sent message, else 0:
+	// the cost of one round trip when there are replies, of one send when the
+	// target does not answer.
+	CPUPerMsgUS float64 `json:"cpu_per_msg_us"`
+	MaxRSSBytes int64   `json:"max_rss_bytes"`
+	GOMAXPROCS  int     `json:"gomaxprocs"`
+	// Clamped counts latency samples above the histogram range (1 hour),
+	// recorded at its top.
+	Clamped  int64    `json:"clamped_samples"`
+	Warnings []string `json:"warnings"`
+}
+
+// Percentile returns the value of the named percentile (a Percentiles name)
+// and whether the name is known.
+func (l *Latency) Percentile(name string) (int64, bool) {
+	switch name {
+	case "p50":
+		return l.P50US, true
+	case "p90":
+		return l.P90US, true
+	case "p99":
+		return l.P99US, true
+	case "p999":
+		return l.P999US, true
+	case "p9999":
+		return l.P9999US, true
+	}
+	return 0, false
+}
+
+// NewLatency summarizes h and encodes it.
+func NewLatency(h *hdrhistogram.Histogram) (Latency, error) {
+	if h == nil {
+		h = NewHistogram()
+	}
+	l := Latency{
+		Count:    h.TotalCount(),
+		MinUS:    h.Min(),
+		MeanUS:   h.Mean(),
+		StddevUS: h.StdDev(),
+		MaxUS:    h.Max(),
+		P50US:    Quantile(h, 50),
+		P90US:    Quantile(h, 90),
+		P99US:    Quantile(h, 99),
+		P999US:   Quantile(h, 99.9),
+		P9999US:  Quantile(h, 99.99),
+	}
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return l, fmt.Errorf("stats: encoding histogram: %w", err)
+	}
+	l.HDR = string(b)
+	return l, nil
+}
+
+// Histogram decodes HDR. An empty HDR with Count 0 is an empty histogram.
+func (l *Latency) Histogram() (*hdrhistogram.Histogram, error) {
+	if l.HDR == "" {
+		if l.Count != 0 {
+			return nil, fmt.Errorf("stats: latency has count %d but no hdr", l.Count)
+		}
+		return NewHistogram(), nil
+	}
+	h, err := hdrhistogram.Decode([]byte(l.HDR))
+	if err != nil {
+		return nil, fmt.Errorf("stats: decoding hdr: %w", err)
+	}
+	if h.TotalCount() != l.Count {
+		return nil, fmt.Errorf("stats: hdr holds %d samples but count is %d", h.TotalCount(), l.Count)
+	}
+	return h, nil
+}
+
+// validate checks HDR without allocating a dense histogram: a packed decode
+// grows with the populated buckets only, so a hostile file cannot make
+// DecodeResult allocate tens of MB per latency.
+func (l *Latency) validate() error {
+	if l.HDR == "" {
+		if l.Count != 0 {
+			return fmt.Errorf("count %d but no hdr", l.Count)
+		}
+		return nil
+	}
+	p, err := hdrhistogram.DecodePacked([]byte(l.HDR))
+	if err != nil {
+		return fmt.Errorf("decoding hdr: %w", err)
+	}
+	if p.TotalCount() != l.Count {
+		return fmt.Errorf("hdr holds %d samples but count is %d", p.TotalCount(), l.Count)
+	}
+	return nil
+}
+
+// maxResultBytes bounds what DecodeResult reads: a real result is a few MB
+// at most (a timeline point is ~200 bytes, a histogram a few KB).
+const maxResultBytes = 256 << 20
+
+// DecodeResult reads one Result from r. It refuses a document whose schema is
+// not Schema, and checks every latency's hdr decodes and matches its count,
+// so a Result it returns can be reported and merged. It never panics on bad
+// input.
+func DecodeResult(r io.Reader) (*Result, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxResultBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("stats: reading result: %w", err)
+	}
+	if len(data) > maxResultBytes {
+		return nil, fmt.Errorf("stats: result larger than %d bytes", maxResultBytes)
+	}
+	var probe struct {
+		Schema *string `json:"schema"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("stats: decoding result: %w", err)
+	}
+	switch {
+	case probe.Schema == nil:
+		return nil, errors.New("stats: not a wsload result: no \"schema\" field")
+	case *probe.Schema != Schema:
+		return nil, fmt.Errorf("stats: unsupported result schema %q (this wsload reads %q)", *probe.Schema, Schema)
+	}
+	res := new(Result)
+	if err := json.Unmarshal(data, res); err != nil {
+		return nil, fmt.Errorf("stats: decoding result: %w", err)
+	}
+	if err := res.validate(); err != nil {
+		return nil, fmt.Errorf("stats: invalid result: %w", err)
+	}
+	return res, nil
+}
+
+func (r *Result) validate() error {
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{
+		{"connections.attempted", r.Connections.Attempted},
+		{"connections.established", r.Connections.Established},
+		{"connections.failed", r.Connections.Failed},
+		{"connections.closed", r.Connections.Closed},
+		{"connections.peak_open", r.Connections.PeakOpen},
+		{"messages.sent", r.Messages.Sent},
+		{"messages.received", r.Messages.Received},
+		{"messages.timed_out", r.Messages.TimedOut},
+		{"messages.unmatched", r.Messages.Unmatched},
+		{"messages.bytes_sent", r.Messages.BytesSent},
+		{"messages.bytes_received", r.Messages.BytesReceived},
+	} {
+		if c.v < 0 {
+			return fmt.Errorf("%s is negative (%d)", c.name, c.v)
+		}
+	}
+	if r.DurationS < 0 {
+		return fmt.Errorf("duration_s is negative (%g)", r.DurationS)
+	}
+	for _, l := range []struct {
+		name string
+		l    *Latency
+	}{
+		{"handshake", &r.Latency.Handshake},
+		{"rtt", &r.Latency.RTT},
+		{"rtt_uncorrected", &r.Latency.RTTUncorrected},
+		{"send_lag", &r.Latency.SendLag},
+	} {
+		if err := l.l.validate(); err != nil {
+			return fmt.Errorf("latency.%s: %w", l.name, err)
+		}
+	}
+	for name, s := range r.Latency.Steps {
+		if err := s.Corrected.validate(); err != nil {
+			return fmt.Errorf("latency.steps[%q].corrected: %w", name, err)
+		}
+		if err := s.Uncorrected.validate(); err != nil {
+			return fmt.Errorf("latency.steps[%q].uncorrected: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// EncodeResult writes r as indented JSON followed by a newline.
+func EncodeResult(w io.Writer, r *Result) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("stats: encoding result: %w", err)
+	}
+	b = append(b, '\n')
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("stats: writing result: %w", err)
+	}
+	return nil
+}
+
+// WriteJSONFile writes r to path atomically: to a temporary file in the same
+// directory, synced, then renamed over path, so a reader (or a crash) never
+// sees a half-written result.
+func WriteJSONFile(path string, r *Result) (err error) {
+	var buf bytes.Buffer
+	if err := EncodeResult(&buf, r); err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("stats: writing result: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("stats: writing result %s: %w", path, err)
+	}
+	// CreateTemp makes the file 0600; a result is not a secret (headers are
+	// redacted), so give it the usual mode.
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("stats: writing result %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("stats: syncing result %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("stats: writing result %s: %w", path, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("stats: writing result %s: %w", path, err)
+	}
+	// Make the rename itself durable; not every filesystem supports syncing a
+	// directory, and the data is already safe, so this is best effort.
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// ReadResultFile reads and decodes the Result at path.
+func ReadResultFile(path string) (*Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	defer f.Close()
+	r, err := DecodeResult(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w (in %s)", err, path)
+	}
+	return r, nil
+}
