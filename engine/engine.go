@@ -74,6 +74,11 @@ type Engine struct {
 	samples sync.Map // reason → first error text seen, for the report
 
 	plain [][]byte // per poller: plaintext buffer for wss reads, made on first use
+
+	// holdSend, when set (tests only), runs in the sender before each send:
+	// it lets a test hold the generator back and check that the corrected
+	// latency includes the lateness and the uncorrected one does not.
+	holdSend func()
 }
 
 // Shards is the number of stats shards New expects the recorder to have:

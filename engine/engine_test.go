@@ -250,3 +250,160 @@ func itoa(i int) string {
 	}
 	return string(b[n:])
 }
+
+// TestStallingTargetShowsInP99: a target that holds every reply for the last
+// 500 ms of each 2 s must show a p99 near 500 ms. An open-model generator
+// keeps sending through the stall, so a quarter of the messages wait up to
+// 500 ms; a closed-loop tool would send one message per connection per stall
+// and hide it.
+func TestStallingTargetShowsInP99(t *testing.T) {
+	s := startServer(t, server.Config{Stall: server.Stall{Every: 2 * time.Second, For: 500 * time.Millisecond}})
+	r, _ := run(t, context.Background(), Config{URL: s.URL(), Connections: 20, Rate: 50, Duration: 4200 * time.Millisecond})
+	// Bounds leave room for a loaded machine (go test runs packages in
+	// parallel on 2 cores), never for hiding the stall.
+	rtt := r.Latency.RTT
+	if rtt.P99US < 400_000 || rtt.P99US > 1_500_000 {
+		t.Fatalf("p99 %d µs, want near 500 ms (p50 %d µs)", rtt.P99US, rtt.P50US)
+	}
+	if rtt.P50US > 200_000 {
+		t.Fatalf("p50 %d µs: most replies should be fast", rtt.P50US)
+	}
+	if r.Messages.TimedOut != 0 || r.Messages.Received != r.Messages.Sent {
+		t.Fatalf("messages %+v", r.Messages)
+	}
+}
+
+// TestStallingNodeTarget does the same against npm ws.
+func TestStallingNodeTarget(t *testing.T) {
+	url := testenv.NodeWS(t, "stall", "--every-ms", "2000", "--for-ms", "500")
+	r, _ := run(t, context.Background(), Config{URL: url, Connections: 20, Rate: 50, Duration: 4200 * time.Millisecond})
+	if p99 := r.Latency.RTT.P99US; p99 < 400_000 || p99 > 1_500_000 {
+		t.Fatalf("p99 %d µs, want near 500 ms", p99)
+	}
+}
+
+// TestLateSendsCountInCorrectedLatency holds the sender back (as a GC pause
+// or a saturated generator would): messages go out late against their
+// schedule. For every message corrected = uncorrected + send lag, so the
+// means must add up; the corrected figure must show the 300 ms holds and the
+// uncorrected one must not.
+func TestLateSendsCountInCorrectedLatency(t *testing.T) {
+	s := startServer(t, server.Config{})
+	cfg := Config{URL: s.URL(), Connections: 10, Rate: 50, Duration: 3 * time.Second, Pollers: 1}
+	var mu sync.Mutex
+	agg := stats.NewAggregate(time.Now())
+	cfg.OnInterval = func(iv *stats.Interval) { mu.Lock(); agg.Add(iv); mu.Unlock() }
+	eng, err := New(cfg, stats.NewRecorder(Shards(cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	eng.holdSend = func() {
+		n++ // one sender goroutine (Pollers: 1): no race
+		if n%300 == 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	if err := eng.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	r := agg.Result(stats.Header{})
+	mu.Unlock()
+	corr, unc, lag := r.Latency.RTT, r.Latency.RTTUncorrected, r.Latency.SendLag
+	if r.Messages.Received != r.Messages.Sent || corr.Count != r.Messages.Received || lag.Count != r.Messages.Sent {
+		t.Fatalf("messages %+v counts %d %d", r.Messages, corr.Count, lag.Count)
+	}
+	if got, want := corr.MeanUS, unc.MeanUS+lag.MeanUS; got < want*0.99-5 || got > want*1.01+5 {
+		t.Fatalf("corrected mean %.0f µs ≠ uncorrected %.0f + lag %.0f", corr.MeanUS, unc.MeanUS, lag.MeanUS)
+	}
+	if lag.MaxUS < 290_000 || corr.MaxUS < 290_000 {
+		t.Fatalf("the 300 ms holds are missing: lag max %d µs, corrected max %d µs", lag.MaxUS, corr.MaxUS)
+	}
+	if corr.P99US <= unc.P99US {
+		t.Fatalf("corrected p99 %d µs not above uncorrected %d µs", corr.P99US, unc.P99US)
+	}
+}
+
+// TestThousandsOfConnections holds 5,000 connections against npm ws with a
+// message per second each.
+func TestThousandsOfConnections(t *testing.T) {
+	url := testenv.NodeWS(t, "echo")
+	r, _ := run(t, context.Background(), Config{URL: url, Connections: 5000, Rate: 1, Duration: 6 * time.Second})
+	checkClean(t, r, 5000, 15000)
+	if r.Connections.PeakOpen != 5000 {
+		t.Fatalf("peak open %d", r.Connections.PeakOpen)
+	}
+}
+
+// TestSourceIPs checks that connections leave from every given source
+// address, round robin.
+func TestSourceIPs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	seen := map[string]int{}
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			mu.Lock()
+			seen[host]++
+			mu.Unlock()
+			c.Close()
+		}
+	}()
+	ips, err := ParseSourceIPs("127.0.0.2-127.0.0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := run(t, context.Background(), Config{URL: "ws://" + ln.Addr().String() + "/", Connections: 40, Duration: time.Second, SourceIPs: ips})
+	if r.Connections.Attempted != 40 {
+		t.Fatalf("attempted %d", r.Connections.Attempted)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"} {
+		if seen[ip] != 10 {
+			t.Fatalf("connections per source address: %v", seen)
+		}
+	}
+}
+
+func TestParseSourceIPs(t *testing.T) {
+	good := map[string]int{"127.0.0.2": 1, "127.0.0.2-127.0.0.9": 8, "127.0.0.1,127.0.1.1-127.0.1.2": 3, "127.0.0.255-127.0.1.1": 3, "::1": 1}
+	for spec, n := range good {
+		ips, err := ParseSourceIPs(spec)
+		if err != nil || len(ips) != n {
+			t.Fatalf("ParseSourceIPs(%q) = %v, %v; want %d addresses", spec, ips, err, n)
+		}
+	}
+	for _, spec := range []string{"", "x", "127.0.0.9-127.0.0.2", "127.0.0.1-::1", "10.0.0.0-10.255.255.255"} {
+		if _, err := ParseSourceIPs(spec); err == nil {
+			t.Fatalf("ParseSourceIPs(%q) accepted", spec)
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	bad := []Config{
+		{},
+		{URL: "http://x/", Connections: 1, Duration: time.Second},
+		{URL: "ws://127.0.0.1:1/", Connections: 0, Duration: time.Second},
+		{URL: "ws://127.0.0.1:1/", Connections: 1},
+		{URL: "ws://127.0.0.1:1/", Connections: 1, Duration: time.Second, Size: 10},
+		{URL: "ws://127.0.0.1:1/", Connections: 1, Duration: time.Second, Rate: -1},
+		{URL: "ws://127.0.0.1:1/", Connections: 1, Duration: time.Second, Header: http.Header{"Upgrade": {"x"}}},
+	}
+	for i, c := range bad {
+		if _, err := New(c, stats.NewRecorder(1)); err == nil {
+			t.Fatalf("config %d accepted: %+v", i, c)
+		}
+	}
+}

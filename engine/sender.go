@@ -94,10 +94,7 @@ func (s *sender) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.wake:
-			if !timer.Stop() {
-				<-timer.C
-			}
+		case <-s.wake: // Reset above needs no drain: Go 1.23+ timers hold no stale value
 		case <-timer.C:
 		}
 	}
@@ -107,6 +104,9 @@ func (s *sender) run(ctx context.Context) {
 // ok is false when c no longer sends.
 func (s *sender) fire(c *conn, sched int64) (next int64, ok bool) {
 	e := s.e
+	if e.holdSend != nil {
+		e.holdSend()
+	}
 	c.mu.Lock()
 	if c.state != stOpen {
 		c.mu.Unlock()
