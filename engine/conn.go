@@ -259,7 +259,11 @@ func (c *conn) established() {
 	c.releaseSlot()
 	c.state = stOpen
 	c.rd.Compression = c.deflt
-	c.sh.ConnEstablished(time.Duration(e.now() - c.hsStart))
+	now := e.now()
+	c.sh.ConnEstablished(time.Duration(now - c.hsStart))
+	if e.estab.Add(1) == int64(e.cfg.Connections) {
+		e.rampNS.Store(now)
+	}
 	if e.stopping.Load() {
 		c.startCloseLocked(int(e.closing.Load()))
 		return

@@ -70,6 +70,8 @@ type Engine struct {
 	stopping atomic.Bool   // no new sends; closing
 	closing  atomic.Int32  // close code being sent at the end (1000 or 1001)
 	fdLimit  atomic.Bool   // an EMFILE was seen: stop dialing
+	estab    atomic.Int64  // connections established so far
+	rampNS   atomic.Int64  // when the last requested connection was established
 
 	samples sync.Map // reason → first error text seen, for the report
 
@@ -127,6 +129,13 @@ func (e *Engine) SampleErrors() map[string]string {
 	return out
 }
 
+// Ramp is the time from the start until every requested connection was
+// established; ok is false when not all of them were.
+func (e *Engine) Ramp() (d time.Duration, ok bool) {
+	ns := e.rampNS.Load()
+	return time.Duration(ns), ns > 0
+}
+
 func (e *Engine) now() int64 { return int64(time.Since(e.base)) }
 
 // Run performs the load test: pre-flight checks, ramp, steady state, drain,
@@ -158,6 +167,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 
 	e.base = time.Now()
+	e.rec.SetStart(e.base)
 	e.conns = make([]*conn, e.cfg.Connections)
 	e.sem = make(chan struct{}, e.cfg.HandshakeConcurrency)
 	e.dialSh = e.rec.Shard(e.cfg.Pollers + numSenders(e.cfg.Pollers))

@@ -65,6 +65,9 @@ type Connections struct {
 	Failed      int64 `json:"failed"`
 	Closed      int64 `json:"closed"`
 	PeakOpen    int64 `json:"peak_open"`
+	// RampS is the time from the start until every requested connection was
+	// established (the connect rate's proof); 0 when not all were.
+	RampS float64 `json:"ramp_s,omitempty"`
 	// FailedByReason is the part of Result.Errors that were connection
 	// failures; it sums to Failed.
 	FailedByReason map[string]int64 `json:"failed_by_reason"`
