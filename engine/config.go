@@ -33,6 +33,15 @@ const (
 type Config struct {
 	URL         string  // ws:// or wss:// target
 	Connections int     // concurrent connections to open and hold
+	// FirstID and TotalConnections number this process's connections within
+	// a run spread over processes or machines (connection ids FirstID …
+	// FirstID+Connections-1 of TotalConnections), so the send grid spreads
+	// evenly over all of them. Zero values: this process is the whole run.
+	FirstID          int
+	TotalConnections int
+	// StartAt, when set, makes Run wait until then before dialing, so the
+	// workers of a multi-machine run start together.
+	StartAt time.Time
 	ConnectRate float64 // new connections per second; 0 = as fast as the target accepts
 
 	// HandshakeConcurrency bounds the handshakes in flight (TCP connect, TLS,
@@ -95,6 +104,12 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	if c.Connections > 1<<31-1 {
 		return nil, fmt.Errorf("engine: %d connections is more than one process can number", c.Connections)
+	}
+	if c.TotalConnections == 0 {
+		c.TotalConnections = c.FirstID + c.Connections
+	}
+	if c.FirstID < 0 || c.FirstID+c.Connections > c.TotalConnections || c.TotalConnections > 1<<31-1 {
+		return nil, fmt.Errorf("engine: connections %d…%d do not fit a run of %d", c.FirstID, c.FirstID+c.Connections-1, c.TotalConnections)
 	}
 	if c.ConnectRate < 0 {
 		return nil, fmt.Errorf("engine: connect rate must not be negative, got %v", c.ConnectRate)

@@ -67,8 +67,11 @@ type handshake struct {
 	timer *time.Timer
 }
 
+// newConn makes connection i of this process; its id is unique in the
+// whole run (Config.FirstID + i).
 func newConn(e *Engine, i int) *conn {
-	return &conn{e: e, id: uint32(i), slot: true, rnd: uint64(i)*0x9E3779B97F4A7C15 | 1}
+	id := uint64(e.cfg.FirstID + i)
+	return &conn{e: e, id: uint32(id), slot: true, rnd: id*0x9E3779B97F4A7C15 | 1}
 }
 
 // mask returns a fresh masking key (xorshift64*): unpredictable enough for
@@ -274,11 +277,11 @@ func (c *conn) established() {
 }
 
 // firstSlot is connection id's first send time at or after now on the send
-// grid. Connection i sends at base + (i/N + k) * period, so sends are spread
-// evenly over each period across connections, never in lock-step, however
-// the ramp went.
+// grid. Connection i of N (in the whole run, across processes) sends at
+// base + (i/N + k) * period, so sends are spread evenly over each period
+// across connections, never in lock-step, however the ramp went.
 func (e *Engine) firstSlot(id uint32) int64 {
-	off := int64(float64(id) / float64(e.cfg.Connections) * float64(e.period))
+	off := int64(float64(id) / float64(e.cfg.TotalConnections) * float64(e.period))
 	now := e.now()
 	if now <= off {
 		return off

@@ -153,6 +153,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.addr = addr
 
+	if wait := time.Until(e.cfg.StartAt); !e.cfg.StartAt.IsZero() && wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+
 	e.nb = nbio.NewEngine(nbio.Config{
 		Name:    "wsload",
 		NPoller: e.cfg.Pollers,
