@@ -31,8 +31,8 @@ const (
 // Config is everything one load-generating process needs. New validates it
 // and fills defaults; zero values mean "default" except where noted.
 type Config struct {
-	URL         string  // ws:// or wss:// target
-	Connections int     // concurrent connections to open and hold
+	URL         string // ws:// or wss:// target
+	Connections int    // concurrent connections to open and hold
 	// FirstID and TotalConnections number this process's connections within
 	// a run spread over processes or machines (connection ids FirstID …
 	// FirstID+Connections-1 of TotalConnections), so the send grid spreads
@@ -41,7 +41,7 @@ type Config struct {
 	TotalConnections int
 	// StartAt, when set, makes Run wait until then before dialing, so the
 	// workers of a multi-machine run start together.
-	StartAt time.Time
+	StartAt     time.Time
 	ConnectRate float64 // new connections per second; 0 = as fast as the target accepts
 
 	// HandshakeConcurrency bounds the handshakes in flight (TCP connect, TLS,
