@@ -1,0 +1,84 @@
+// Command wsload is a high-throughput WebSocket load tester.
+//
+//	wsload run                         # load-test an embedded echo server (the demo)
+//	wsload run ws://127.0.0.1:8080/ -c 5000 -r 1 -d 30s -o result.json
+//	wsload serve --addr 127.0.0.1:8080 # the reference target
+//
+// This package is wiring only: flags, signals, exit codes and output. The
+// work is in packages engine, scenario, stats and server.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "dev"
+
+// Exit codes, one per failure class, stable for scripts and CI pipelines.
+const (
+	exitOK          = 0
+	exitRunFailed   = 1 // the run could not do what was asked: target unreachable, nothing established
+	exitUsage       = 2 // bad flags, arguments or configuration
+	exitLimits      = 3 // the run cannot fit this host (open files, ephemeral ports); nothing was dialed
+	exitOutput      = 5 // results could not be written
+	exitInterrupted = 130
+)
+
+type command struct {
+	run     func(args []string, stdout, stderr io.Writer) int
+	summary string
+}
+
+var commands = map[string]command{
+	"run":     {runCmd, "load-test a WebSocket target (or an embedded echo server when no URL is given)"},
+	"serve":   {serveCmd, "run the reference WebSocket target (echo, delay, broadcast, backend ids, wss)"},
+	"version": {versionCmd, "print the version"},
+}
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "wsload: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	return cmd.run(args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "wsload %s: a high-throughput WebSocket load tester\n\nUsage: wsload COMMAND [flags]\n\nCommands:\n", Version)
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'wsload COMMAND --help' for a command's flags and examples.\n")
+}
+
+func versionCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "wsload version: unexpected arguments %s\n", strings.Join(args, " "))
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "wsload %s\n", Version)
+	return exitOK
+}

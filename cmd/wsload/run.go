@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lesismal/nbio/logging"
+	"github.com/spf13/pflag"
+
+	"github.com/wsload/wsload/engine"
+	"github.com/wsload/wsload/engine/hostlimits"
+	"github.com/wsload/wsload/server"
+	"github.com/wsload/wsload/stats"
+)
+
+const runExamples = `Examples:
+  # The demo: no URL starts an embedded echo server and load-tests it.
+  wsload run
+
+  # 5,000 connections, one message per second each, for 30 s; JSON result to a file.
+  wsload run ws://127.0.0.1:8080/ -c 5000 -r 1 -d 30s -o result.json
+
+  # Connection capacity: ramp 20,000 idle connections at 2,000/s over four source addresses.
+  wsload run ws://127.0.0.1:8080/ -c 20000 --connect-rate 2000 -r 0 -d 60s --source-ips 127.0.0.2-127.0.0.5
+
+  # wss with a self-signed certificate, a token header (redacted in reports) and a subprotocol.
+  wsload run wss://127.0.0.1:8443/ws --insecure -H 'Authorization: Bearer $TOKEN' --subprotocol chat
+`
+
+// runOptions are the flags of `wsload run`, parsed.
+type runOptions struct {
+	cfg     engine.Config
+	headers []string
+	sources string
+	out     string
+	format  string
+	quiet   bool
+	cpuprof string
+}
+
+func runFlags(o *runOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	c := &o.cfg
+	fs.IntVarP(&c.Connections, "connections", "c", engine.DefaultConnections, "concurrent connections to open and hold")
+	fs.Float64Var(&c.ConnectRate, "connect-rate", 0, "new connections per second, in total (0 = as fast as the target accepts, bounded by --handshake-concurrency)")
+	fs.IntVar(&c.HandshakeConcurrency, "handshake-concurrency", engine.DefaultHandshakeConcurrency, "most handshakes (connect + TLS + upgrade) in flight at once")
+	fs.DurationVarP(&c.Duration, "duration", "d", engine.DefaultDuration, "length of the whole run, ramp included")
+	fs.Float64VarP(&c.Rate, "rate", "r", engine.DefaultRate, "messages per second PER CONNECTION, sent on schedule whether or not replies came (0 = hold connections idle)")
+	fs.IntVar(&c.Size, "size", engine.DefaultSize, "message payload bytes (the first 28 text / 16 binary bytes carry the message id)")
+	fs.BoolVar(&c.Binary, "binary", false, "send binary frames instead of text")
+	fs.StringArrayVarP(&o.headers, "header", "H", nil, "extra upgrade request header 'Name: value' (repeatable); secrets are redacted in reports")
+	fs.StringSliceVar(&c.Subprotocols, "subprotocol", nil, "WebSocket subprotocol to offer (repeatable or comma-separated)")
+	fs.StringVar(&c.Origin, "origin", "", "Origin header")
+	fs.BoolVar(&c.Compression, "compression", false, "offer permessage-deflate (no context takeover)")
+	fs.BoolVar(&c.InsecureTLS, "insecure", false, "skip TLS certificate verification (self-signed targets)")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", engine.DefaultHandshakeTimeout, "limit for TCP connect + TLS + upgrade")
+	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", engine.DefaultReplyTimeout, "a message without reply after this counts as timed out")
+	fs.StringVar(&o.sources, "source-ips", "", "local addresses to spread connections over: a list or ranges, e.g. 127.0.0.2-127.0.0.9")
+	fs.IntVar(&c.Pollers, "pollers", 0, "event loops (0 = one per CPU)")
+	fs.StringVarP(&o.out, "out", "o", "", "write the JSON result to FILE (atomically)")
+	fs.StringVar(&o.format, "format", "text", "what to print on stdout at the end: text or json")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress on stderr")
+	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write wsload's own CPU profile to FILE (for go tool pprof)")
+	fs.SortFlags = false
+	return fs
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	var o runOptions
+	fs := runFlags(&o)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: wsload run [URL] [flags]\n\nLoad-tests a WebSocket target with the echo flow: every connection sends\n--rate messages per second and measures each reply's round trip.\n\n%s\nFlags:\n%s", runExamples, fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "wsload run: one target URL at most, got %q\n", fs.Args())
+		return exitUsage
+	}
+	if o.format != "text" && o.format != "json" {
+		fmt.Fprintf(stderr, "wsload run: --format must be text or json, got %q\n", o.format)
+		return exitUsage
+	}
+	h, err := parseHeaders(o.headers)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsload run: %v\n", err)
+		return exitUsage
+	}
+	o.cfg.Header = h
+	if o.sources != "" {
+		if o.cfg.SourceIPs, err = engine.ParseSourceIPs(o.sources); err != nil {
+			fmt.Fprintf(stderr, "wsload run: --source-ips: %v\n", err)
+			return exitUsage
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logging.SetLevel(logging.LevelNone) // nbio's own logging would interleave with the progress line
+
+	embedded := fs.NArg() == 0
+	var srv *server.Server
+	if embedded {
+		srv, err = server.Start(server.Config{Addr: "127.0.0.1:0", Pollers: 1})
+		if err != nil {
+			fmt.Fprintf(stderr, "wsload run: start the embedded echo server: %v\n", err)
+			return exitRunFailed
+		}
+		defer srv.Shutdown(context.Background())
+		o.cfg.URL = srv.URL()
+		o.cfg.ExtraFDs = o.cfg.Connections // the server's side of every connection lives in this process too
+		fmt.Fprintf(stderr, "wsload: no target given: load-testing an embedded echo server at %s\n", o.cfg.URL)
+	} else {
+		o.cfg.URL = fs.Arg(0)
+	}
+	return execute(ctx, &o, embedded, stdout, stderr)
+}
+
+// execute runs the engine, shows progress and writes the results.
+func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr io.Writer) int {
+	progress := newProgress(stderr, o.quiet, o.cfg.Duration)
+	var mu sync.Mutex
+	start := time.Now()
+	agg := stats.NewAggregate(start)
+	o.cfg.OnInterval = func(iv *stats.Interval) {
+		mu.Lock()
+		agg.Add(iv)
+		mu.Unlock()
+		progress.update(iv, iv.End.Sub(start))
+	}
+	rec := stats.NewRecorder(engine.Shards(o.cfg))
+	eng, err := engine.New(o.cfg, rec)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsload run: %v\n", err)
+		return exitUsage
+	}
+	if o.cpuprof != "" {
+		f, err := os.Create(o.cpuprof)
+		if err != nil {
+			fmt.Fprintf(stderr, "wsload run: --cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "wsload run: --cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cpu0 := cpuTimes()
+	if err := eng.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "wsload run: %v\n", err)
+		var le *hostlimits.LimitError
+		if errors.As(err, &le) {
+			return exitLimits
+		}
+		return exitRunFailed
+	}
+	progress.done()
+	cpu1 := cpuTimes()
+
+	gen := stats.Generator{
+		CPUUserS:    cpu1.user - cpu0.user,
+		CPUSysS:     cpu1.sys - cpu0.sys,
+		MaxRSSBytes: cpu1.maxRSS,
+		GOMAXPROCS:  runtime.GOMAXPROCS(0),
+	}
+	mu.Lock()
+	res := agg.Result(stats.Header{
+		Version:   Version,
+		Target:    o.cfg.URL,
+		Start:     start,
+		Config:    resultConfig(&o.cfg),
+		Generator: gen,
+	})
+	mu.Unlock()
+	if d, ok := eng.Ramp(); ok {
+		res.Connections.RampS = d.Seconds()
+	}
+	if embedded {
+		res.Generator.Warnings = append(res.Generator.Warnings,
+			"the target ran inside this process (no URL given): CPU and memory figures include it; give a URL to measure a real target")
+	}
+	samples := eng.SampleErrors()
+
+	code := exitOK
+	if res.Connections.Established == 0 {
+		code = exitRunFailed
+	}
+	if ctx.Err() != nil {
+		code = exitInterrupted
+		fmt.Fprintln(stderr, "wsload run: interrupted: reporting what was measured")
+	}
+	if o.out != "" {
+		if err := stats.WriteJSONFile(o.out, res); err != nil {
+			fmt.Fprintf(stderr, "wsload run: %v\n", err)
+			code = exitOutput
+		}
+	}
+	switch o.format {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+	default:
+		_ = stats.WriteText(stdout, res)
+		writeSamples(stdout, samples)
+	}
+	if res.Connections.Established == 0 {
+		fmt.Fprintf(stderr, "wsload run: no connection was established to %s%s\n", stats.RedactURL(o.cfg.URL), firstSample(res, samples))
+	}
+	return code
+}
+
+// writeSamples prints one example error text per reason, so "tls" or
+// "bad_handshake" in the summary can be understood.
+func writeSamples(w io.Writer, samples map[string]string) {
+	if len(samples) == 0 {
+		return
+	}
+	reasons := make([]string, 0, len(samples))
+	for r := range samples {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	fmt.Fprintln(w, "Error examples:")
+	for _, r := range reasons {
+		fmt.Fprintf(w, "  %-24s %s\n", r, samples[r])
+	}
+}
+
+func firstSample(res *stats.Result, samples map[string]string) string {
+	best, n := "", int64(-1)
+	for r, c := range res.Errors {
+		if c > n || (c == n && r < best) {
+			best, n = r, c
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	if s, ok := samples[best]; ok {
+		return fmt.Sprintf(": %s (%s)", best, s)
+	}
+	return ": " + best
+}
+
+func resultConfig(c *engine.Config) stats.Config {
+	src := make([]string, len(c.SourceIPs))
+	for i, ip := range c.SourceIPs {
+		src[i] = ip.String()
+	}
+	return stats.Config{
+		Connections:       c.Connections,
+		ConnectRate:       c.ConnectRate,
+		Rate:              c.Rate,
+		Size:              c.Size,
+		Binary:            c.Binary,
+		DurationS:         c.Duration.Seconds(),
+		SourceIPs:         src,
+		Headers:           stats.RedactHeaders(c.Header),
+		Subprotocols:      c.Subprotocols,
+		HandshakeTimeoutS: c.HandshakeTimeout.Seconds(),
+		ReplyTimeoutS:     c.ReplyTimeout.Seconds(),
+		Pollers:           c.Pollers,
+	}
+}
+
+// parseHeaders turns repeated -H 'Name: value' into a header.
+func parseHeaders(list []string) (http.Header, error) {
+	h := http.Header{}
+	for _, kv := range list {
+		name, value, ok := strings.Cut(kv, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") {
+			return nil, fmt.Errorf("-H %q: want 'Name: value'", kv)
+		}
+		h.Add(name, strings.TrimSpace(value))
+	}
+	return h, nil
+}
+
+type cpuSample struct {
+	user, sys float64
+	maxRSS    int64
+}
+
+// cpuTimes is this process's own CPU time: on shared machines wall time says
+// little about the generator's cost.
+func cpuTimes() cpuSample {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return cpuSample{}
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return cpuSample{user: tv(ru.Utime), sys: tv(ru.Stime), maxRSS: ru.Maxrss * 1024}
+}
+
+// progress shows one line per interval on stderr: rewritten in place on a
+// terminal, plain lines otherwise (CI logs, files).
+type progress struct {
+	w     io.Writer
+	quiet bool
+	tty   bool
+	total time.Duration
+	shown bool
+}
+
+func newProgress(w io.Writer, quiet bool, total time.Duration) *progress {
+	p := &progress{w: w, quiet: quiet, total: total}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) update(iv *stats.Interval, elapsed time.Duration) {
+	if p.quiet {
+		return
+	}
+	line := stats.FormatProgress(iv, elapsed, p.total)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+	p.shown = true
+}
+
+func (p *progress) done() {
+	if p.tty && p.shown {
+		fmt.Fprintln(p.w)
+	}
+}
