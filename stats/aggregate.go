@@ -55,7 +55,9 @@ func NewAggregate(start time.Time) *Aggregate {
 // Add folds iv into the totals and appends its timeline point. To combine
 // processes, Merge their Intervals for the same second first, then Add.
 func (a *Aggregate) Add(iv *Interval) {
+	peaks := a.backendPeaks()
 	a.total.Merge(iv)
+	a.aggregateBackends(peaks, iv, !iv.End.Before(a.last))
 	// Merge adds gauges, which is right for one second from many processes
 	// but not across time: over a run, open is the latest level and the
 	// peak the highest.
@@ -166,6 +168,10 @@ func (a *Aggregate) Result(h Header) *Result {
 		set(&sl.Uncorrected, "step "+name, l, err)
 		r.Latency.Steps[name] = sl
 	}
+
+	r.Backends, r.BackendSpread = backendResults(t, func(name string, err error) {
+		warnings = append(warnings, name+": "+err.Error())
+	})
 
 	g := &r.Generator
 	g.Clamped = t.Clamped

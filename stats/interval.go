@@ -57,6 +57,11 @@ type Interval struct {
 	RTTUncorrected *hdrhistogram.Histogram // from the actual send time
 	SendLag        *hdrhistogram.Histogram // actual - scheduled send time
 	Steps          map[string]*StepHists
+
+	// Backends is the per-backend breakdown by backend name (backend.go);
+	// nil when the run does not tell backends apart.
+	Backends map[string]*BackendInterval
+	bk       []*shardBackend // a shard's per-backend slots, by Backend index
 }
 
 // NewInterval returns an empty Interval covering [start, end) with all its
@@ -140,6 +145,7 @@ func (iv *Interval) Merge(o *Interval) {
 		iv.Clamped += mergeInto(&d.Corrected, s.Corrected)
 		iv.Clamped += mergeInto(&d.Uncorrected, s.Uncorrected)
 	}
+	iv.mergeBackends(o)
 }
 
 // reset empties iv for reuse by a shard, keeping its maps' storage and its
@@ -147,8 +153,11 @@ func (iv *Interval) Merge(o *Interval) {
 func (iv *Interval) reset() {
 	maps, hists := iv.Errors, [4]*hdrhistogram.Histogram{iv.Handshake, iv.RTT, iv.RTTUncorrected, iv.SendLag}
 	conn, codes, steps := iv.ConnFailures, iv.CloseCodes, iv.Steps
+	backends, bk := iv.Backends, iv.bk
 	*iv = Interval{Errors: maps, ConnFailures: conn, CloseCodes: codes, Steps: steps,
-		Handshake: hists[0], RTT: hists[1], RTTUncorrected: hists[2], SendLag: hists[3]}
+		Handshake: hists[0], RTT: hists[1], RTTUncorrected: hists[2], SendLag: hists[3],
+		Backends: backends, bk: bk}
+	iv.resetBackends()
 	clear(iv.Errors)
 	clear(iv.ConnFailures)
 	clear(iv.CloseCodes)

@@ -25,6 +25,8 @@ type Recorder struct {
 	rotateMu sync.Mutex // serializes Rotate; guards last and prevOpen
 	last     time.Time
 	prevOpen int64
+
+	backends backendTable // per-backend gauges and names (backend.go)
 }
 
 // NewRecorder returns a Recorder with the given number of shards (at least 1).
@@ -91,6 +93,7 @@ func (r *Recorder) Rotate(now time.Time) *Interval {
 	// level reached by an establishment, and its ending level.
 	iv.PeakOpen = max(peak, r.prevOpen, open)
 	r.prevOpen = open
+	r.rotateBackends(iv)
 	r.last = now
 	return iv
 }

@@ -38,6 +38,15 @@ type Result struct {
 	Latency     Latencies        `json:"latency"`
 	Generator   Generator        `json:"generator"`
 	Timeline    []Point          `json:"timeline"`
+	// Backends splits connections, errors and latency by the backend that
+	// served them (--backend-from), keyed by backend name; BackendSpread says
+	// how evenly connections went to them. Both are omitted when the run did
+	// not tell backends apart.
+	Backends      map[string]BackendResult `json:"backends,omitempty"`
+	BackendSpread *Spread                  `json:"backend_spread,omitempty"`
+	// SLO holds the verdicts of the run's service-level objectives (--slo),
+	// in the order they were given; omitted when there were none.
+	SLO []Verdict `json:"slo,omitempty"`
 }
 
 // Config is the run's configuration as the CLI resolved it, mirrored into the
@@ -56,6 +65,9 @@ type Config struct {
 	HandshakeTimeoutS float64           `json:"handshake_timeout_s"`
 	ReplyTimeoutS     float64           `json:"reply_timeout_s"`
 	Pollers           int               `json:"pollers"`
+	// BackendFrom is where backend ids were read from ("header:X-Backend",
+	// "message:REGEX"); "" when the run did not tell backends apart.
+	BackendFrom string `json:"backend_from,omitempty"`
 }
 
 // Connections sums the run's connection events.
@@ -302,7 +314,7 @@ func (r *Result) validate() error {
 			return fmt.Errorf("latency.steps[%q].uncorrected: %w", name, err)
 		}
 	}
-	return nil
+	return r.validateBackends()
 }
 
 // EncodeResult writes r as indented JSON followed by a newline.

@@ -120,6 +120,7 @@ func WriteText(w io.Writer, r *Result) error {
 	p("actual send time and hides such waits. send lag = actual - scheduled send time.\n")
 	p("\n")
 
+	writeBackends(&b, r)
 	p("Close codes  ")
 	if len(r.CloseCodes) == 0 {
 		p("none")
@@ -167,6 +168,7 @@ func WriteText(w io.Writer, r *Result) error {
 			p("  ! %s\n", warn)
 		}
 	}
+	writeVerdicts(&b, r.SLO)
 	if _, err := w.Write(b.Bytes()); err != nil {
 		return fmt.Errorf("stats: writing summary: %w", err)
 	}
