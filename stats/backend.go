@@ -568,3 +568,76 @@ func describeSpread(s *Spread) string {
 	}
 	return fmt.Sprintf("%s max/min %s (%d/%d), cv %.3f", s.By, ratio, s.Max, s.Min, s.CV)
 }
+
+// wireBackend is a BackendInterval on the wire (EncodeInterval): counters,
+// maps, and the RTT histogram in the same encoding as the run-wide ones.
+type wireBackend struct {
+	Established int64            `json:"established,omitempty"`
+	Failed      int64            `json:"failed,omitempty"`
+	Closed      int64            `json:"closed,omitempty"`
+	Open        int64            `json:"open,omitempty"`
+	PeakOpen    int64            `json:"peak_open,omitempty"`
+	Sent        int64            `json:"sent,omitempty"`
+	Received    int64            `json:"received,omitempty"`
+	TimedOut    int64            `json:"timed_out,omitempty"`
+	Errors      map[string]int64 `json:"errors,omitempty"`
+	CloseCodes  map[int]int64    `json:"close_codes,omitempty"`
+	RTT         string           `json:"rtt,omitempty"`
+}
+
+func encodeBackends(m map[string]*BackendInterval) (map[string]wireBackend, error) {
+	var out map[string]wireBackend
+	for name, b := range m {
+		if b == nil || b.empty() {
+			continue
+		}
+		rtt, err := encodeHist(b.RTT)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = make(map[string]wireBackend, len(m))
+		}
+		out[name] = wireBackend{
+			Established: b.Established, Failed: b.Failed, Closed: b.Closed, Open: b.Open, PeakOpen: b.PeakOpen,
+			Sent: b.Sent, Received: b.Received, TimedOut: b.TimedOut,
+			Errors: nonZero(b.Errors), CloseCodes: nonZero(b.CloseCodes), RTT: rtt,
+		}
+	}
+	return out, nil
+}
+
+// decodeBackends fills iv.Backends from the wire, with the same checks as
+// the run-wide fields; at most MaxBackends+2 backends (the named ones,
+// UnknownBackend and OtherBackends), each costing a dense histogram.
+func decodeBackends(iv *Interval, m map[string]wireBackend) error {
+	if len(m) > MaxBackends+2 {
+		return fmt.Errorf("stats: decoding interval: %d backends, at most %d", len(m), MaxBackends+2)
+	}
+	for name, w := range m {
+		for _, v := range []int64{w.Established, w.Failed, w.Closed, w.Open, w.PeakOpen, w.Sent, w.Received, w.TimedOut} {
+			if v < 0 {
+				return fmt.Errorf("stats: decoding interval: backend %q: negative count %d", name, v)
+			}
+		}
+		if err := checkCounts("backend "+name+" errors", w.Errors); err != nil {
+			return err
+		}
+		if err := checkCounts("backend "+name+" close_codes", w.CloseCodes); err != nil {
+			return err
+		}
+		d := iv.backend(name)
+		*d = BackendInterval{
+			Established: w.Established, Failed: w.Failed, Closed: w.Closed, Open: w.Open, PeakOpen: w.PeakOpen,
+			Sent: w.Sent, Received: w.Received, TimedOut: w.TimedOut,
+			Errors: addCounts(map[string]int64{}, w.Errors), CloseCodes: addCounts(map[int]int64{}, w.CloseCodes),
+		}
+		if w.RTT != "" {
+			d.RTT = NewHistogram()
+			if err := decodeHistInto(d.RTT, w.RTT); err != nil {
+				return fmt.Errorf("stats: decoding interval: backend %q rtt: %w", name, err)
+			}
+		}
+	}
+	return nil
+}

@@ -341,3 +341,43 @@ func TestBackendHotPathAllocs(t *testing.T) {
 		t.Fatalf("per-message backend recording allocates %v times per message", n)
 	}
 }
+
+// TestBackendsWireRoundTrip checks the per-backend data survives the
+// worker→parent line encoding exactly, and that bad counts are refused.
+func TestBackendsWireRoundTrip(t *testing.T) {
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	rec := NewRecorder(2)
+	rec.SetStart(t0)
+	recordBackends(rec, map[string]int{"b1": 4, "b2": 2}, 10, time.Millisecond)
+	rec.Shard(0).BackendFailed(rec.Backend(""), "http_503")
+	rec.Shard(1).BackendClosed(rec.Backend("b2"), 1001)
+	iv := rec.Rotate(t0.Add(time.Second))
+
+	var buf bytes.Buffer
+	if err := EncodeInterval(&buf, iv); err != nil {
+		t.Fatalf("EncodeInterval: %v", err)
+	}
+	got, err := DecodeInterval(buf.Bytes())
+	if err != nil {
+		t.Fatalf("DecodeInterval: %v", err)
+	}
+	if len(got.Backends) != len(iv.Backends) {
+		t.Fatalf("decoded %d backends, want %d", len(got.Backends), len(iv.Backends))
+	}
+	for name, w := range iv.Backends {
+		g := got.Backends[name]
+		if g == nil || g.Established != w.Established || g.Failed != w.Failed || g.Closed != w.Closed ||
+			g.Open != w.Open || g.PeakOpen != w.PeakOpen || g.Sent != w.Sent || g.Received != w.Received ||
+			g.TimedOut != w.TimedOut || len(g.Errors) != len(w.Errors) || len(g.CloseCodes) != len(w.CloseCodes) ||
+			count(g.RTT) != count(w.RTT) || Quantile(g.RTT, 99) != Quantile(w.RTT, 99) {
+			t.Fatalf("backend %s decoded as %+v, want %+v", name, g, w)
+		}
+	}
+	bad := strings.Replace(buf.String(), `"established":4`, `"established":-4`, 1)
+	if bad == buf.String() {
+		t.Fatalf("test line has no b1 established count: %s", buf.String())
+	}
+	if _, err := DecodeInterval([]byte(bad)); err == nil || !strings.Contains(err.Error(), "backend") {
+		t.Fatalf("DecodeInterval of a negative backend count: %v", err)
+	}
+}

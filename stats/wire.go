@@ -58,6 +58,8 @@ type wireInterval struct {
 	RTTUncorrected string              `json:"rtt_uncorrected,omitempty"`
 	SendLag        string              `json:"send_lag,omitempty"`
 	Steps          map[string]wireStep `json:"steps,omitempty"`
+
+	Backends map[string]wireBackend `json:"backends,omitempty"` // backend.go
 }
 
 type wireStep struct {
@@ -123,6 +125,9 @@ func EncodeInterval(w io.Writer, iv *Interval) error {
 			wi.Steps = map[string]wireStep{}
 		}
 		wi.Steps[name] = ws
+	}
+	if wi.Backends, err = encodeBackends(iv.Backends); err != nil {
+		return err
 	}
 	b, err := json.Marshal(&wi)
 	if err != nil {
@@ -212,6 +217,9 @@ func DecodeInterval(line []byte) (*Interval, error) {
 			return nil, fmt.Errorf("stats: decoding interval: step %q uncorrected: %w", name, err)
 		}
 		iv.Steps[name] = s
+	}
+	if err := decodeBackends(iv, wi.Backends); err != nil {
+		return nil, err
 	}
 	return iv, nil
 }
