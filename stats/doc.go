@@ -24,6 +24,17 @@
 //	_ = stats.WriteJSONFile("result.json", res)
 //	_ = stats.WriteText(os.Stdout, res)
 //
+// Results from several processes or machines (segments of one load, see
+// Segment) merge exactly, and runs compare side by side:
+//
+//	all, err := stats.Merge(seg1, seg2, seg3, seg4) // histograms added, timelines aligned on wall-clock seconds
+//	cmp := stats.Compare([]string{"roundrobin", "leastconn"}, []*stats.Result{a, b})
+//	_ = cmp.WriteText(os.Stdout)                    // or WriteMarkdown, or JSON
+//
+// Per-second histograms can also stream to an HdrHistogram interval log
+// (.hlog) that HdrHistogram's own tools read: CreateHlog, then WriteInterval
+// from the interval hook; ReadHlog and MergeHlogs read and combine them.
+//
 // Latencies follow the measurement rules of DESIGN.md: the corrected RTT is
 // measured from a message's scheduled send time (coordinated omission
 // corrected), the uncorrected one from its actual send time, and SendLag is the

@@ -38,6 +38,9 @@ type Result struct {
 	Latency     Latencies        `json:"latency"`
 	Generator   Generator        `json:"generator"`
 	Timeline    []Point          `json:"timeline"`
+	// Sources lists the results a merged Result was made of (Merge), in
+	// input order; it is empty for a single run.
+	Sources []Source `json:"sources,omitempty"`
 	// Backends splits connections, errors and latency by the backend that
 	// served them (--backend-from), keyed by backend name; BackendSpread says
 	// how evenly connections went to them. Both are omitted when the run did
@@ -65,6 +68,10 @@ type Config struct {
 	HandshakeTimeoutS float64           `json:"handshake_timeout_s"`
 	ReplyTimeoutS     float64           `json:"reply_timeout_s"`
 	Pollers           int               `json:"pollers"`
+	// Segment says which equal share of a larger load this run generated
+	// (--segment 2/4); zero, and omitted from JSON, when the run was not
+	// segmented.
+	Segment Segment `json:"segment,omitzero"`
 	// BackendFrom is where backend ids were read from ("header:X-Backend",
 	// "message:REGEX"); "" when the run did not tell backends apart.
 	BackendFrom string `json:"backend_from,omitempty"`
@@ -144,6 +151,10 @@ type Generator struct {
 	CPUPerMsgUS float64 `json:"cpu_per_msg_us"`
 	MaxRSSBytes int64   `json:"max_rss_bytes"`
 	GOMAXPROCS  int     `json:"gomaxprocs"`
+	// Host and PID identify the generator process, so the Sources of a
+	// merged Result say where each part ran. Empty when unknown.
+	Host string `json:"host,omitempty"`
+	PID  int    `json:"pid,omitempty"`
 	// Clamped counts latency samples above the histogram range (1 hour),
 	// recorded at its top.
 	Clamped  int64    `json:"clamped_samples"`
