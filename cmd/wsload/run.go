@@ -49,6 +49,7 @@ type runOptions struct {
 	format  string
 	quiet   bool
 	cpuprof string
+	hlog    string
 }
 
 func runFlags(o *runOptions) *pflag.FlagSet {
@@ -71,6 +72,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.sources, "source-ips", "", "local addresses to spread connections over: a list or ranges, e.g. 127.0.0.2-127.0.0.9")
 	fs.IntVar(&c.Pollers, "pollers", 0, "event loops (0 = one per CPU)")
 	fs.StringVarP(&o.out, "out", "o", "", "write the JSON result to FILE (atomically)")
+	fs.StringVar(&o.hlog, "hlog", "", "also write per-second rtt, rtt_uncorrected and handshake histograms to FILE, an HdrHistogram interval log")
 	fs.StringVar(&o.format, "format", "text", "what to print on stdout at the end: text or json")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress on stderr")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write wsload's own CPU profile to FILE (for go tool pprof)")
@@ -140,9 +142,19 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 	var mu sync.Mutex
 	start := time.Now()
 	agg := stats.NewAggregate(start)
+	var hlog *stats.HlogWriter // nil without --hlog: its methods then do nothing
+	if o.hlog != "" {
+		var err error
+		if hlog, err = stats.CreateHlog(o.hlog, start); err != nil {
+			fmt.Fprintf(stderr, "wsload run: --hlog: %v\n", err)
+			return exitOutput
+		}
+		defer hlog.Close()
+	}
 	o.cfg.OnInterval = func(iv *stats.Interval) {
 		mu.Lock()
 		agg.Add(iv)
+		_ = hlog.WriteInterval(iv) // an error sticks; Close reports it
 		mu.Unlock()
 		progress.update(iv, iv.End.Sub(start))
 	}
@@ -214,6 +226,10 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 			fmt.Fprintf(stderr, "wsload run: %v\n", err)
 			code = exitOutput
 		}
+	}
+	if err := hlog.Close(); err != nil {
+		fmt.Fprintf(stderr, "wsload run: --hlog: %v\n", err)
+		code = exitOutput
 	}
 	switch o.format {
 	case "json":

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wsload/wsload/stats"
+)
+
+const mergeExamples = `Examples:
+  # Four processes each generated a quarter of the load (wsload run --segment 1/4 … 4/4).
+  wsload merge seg1.json seg2.json seg3.json seg4.json -o all.json
+
+  # Print the merged result as JSON instead of the summary.
+  wsload merge a.json b.json --format json > all.json
+
+  # Two balancer addresses that took one load together.
+  wsload merge lb1.json lb2.json --allow-mixed-targets -o all.json
+
+  # The per-second HdrHistogram logs of the same runs (wsload run --hlog): exact per-second percentiles.
+  wsload merge seg1.hlog seg2.hlog seg3.hlog seg4.hlog -o all.hlog
+`
+
+func mergeCmd(args []string, stdout, stderr io.Writer) int {
+	var (
+		out        string
+		format     string
+		allowMixed bool
+	)
+	fs := pflag.NewFlagSet("merge", pflag.ContinueOnError)
+	fs.StringVarP(&out, "out", "o", "", "write the merged result (or log) to FILE, atomically")
+	fs.StringVar(&format, "format", "text", "what to print on stdout for results: text (the summary) or json")
+	fs.BoolVar(&allowMixed, "allow-mixed-targets", false, "merge results of different target URLs (one load spread over several addresses)")
+	fs.SortFlags = false
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: wsload merge FILE... [flags]\n\nMerges the JSON results of runs that made one load together (segments of it, or\nwhole runs from several processes or machines) into one result, exactly: latency\nhistograms are added, counters summed, timelines aligned on wall-clock seconds.\nRefuses overlapping segments, different schemas and, unless allowed, different\ntargets. Given .hlog files instead, merges the interval logs.\n\n%s\nFlags:\n%s", mergeExamples, fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		fmt.Fprintf(stderr, "wsload merge: no files given; try: wsload merge seg1.json seg2.json -o all.json\n")
+		return exitUsage
+	}
+	if format != "text" && format != "json" {
+		fmt.Fprintf(stderr, "wsload merge: --format must be text or json, got %q\n", format)
+		return exitUsage
+	}
+	hlogs := 0
+	for _, f := range files {
+		if strings.EqualFold(filepath.Ext(f), ".hlog") {
+			hlogs++
+		}
+	}
+	switch {
+	case hlogs == len(files):
+		if fs.Changed("format") || allowMixed {
+			fmt.Fprintf(stderr, "wsload merge: --format and --allow-mixed-targets apply to JSON results, not .hlog logs\n")
+			return exitUsage
+		}
+		return mergeHlogFiles(files, out, stdout, stderr)
+	case hlogs > 0:
+		fmt.Fprintf(stderr, "wsload merge: %s mixes .hlog logs with JSON results; merge each kind on its own\n", strings.Join(files, " "))
+		return exitUsage
+	}
+
+	results := make([]*stats.Result, len(files))
+	for i, f := range files {
+		r, err := stats.ReadResultFile(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "wsload merge: %v\n  hint: give the JSON files written by 'wsload run -o FILE'\n", err)
+			return exitUsage
+		}
+		results[i] = r
+	}
+	merged, err := stats.MergeOptions{AllowMixedTargets: allowMixed, Names: files}.Merge(results...)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsload merge: refused: %v\n", err)
+		if errors.Is(err, stats.ErrMixedTargets) {
+			fmt.Fprintf(stderr, "  hint: if these runs made one load through several addresses, add --allow-mixed-targets\n")
+		}
+		return exitRunFailed
+	}
+	code := exitOK
+	if out != "" {
+		if err := stats.WriteJSONFile(out, merged); err != nil {
+			fmt.Fprintf(stderr, "wsload merge: %v\n", err)
+			code = exitOutput
+		}
+	}
+	if format == "json" {
+		err = stats.EncodeResult(stdout, merged)
+	} else {
+		err = stats.WriteText(stdout, merged)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wsload merge: %v\n", err)
+		return exitOutput
+	}
+	return code
+}
+
+// mergeHlogFiles merges interval logs into out, or stdout without one.
+func mergeHlogFiles(files []string, out string, stdout, stderr io.Writer) int {
+	logs := make([]*stats.Hlog, len(files))
+	for i, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "wsload merge: %v\n", err)
+			return exitUsage
+		}
+		logs[i], err = stats.ReadHlog(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "wsload merge: %v (in %s)\n  hint: give the .hlog files written by 'wsload run --hlog FILE'\n", err, name)
+			return exitUsage
+		}
+	}
+	merged, clamped := stats.MergeHlogs(logs...)
+	if clamped > 0 {
+		fmt.Fprintf(stderr, "wsload merge: %d samples lay above wsload's 1 hour range and were recorded at it (logs of another tool, in ns?)\n", clamped)
+	}
+	var b bytes.Buffer
+	if err := stats.WriteHlog(&b, merged); err != nil {
+		fmt.Fprintf(stderr, "wsload merge: %v\n", err)
+		return exitOutput
+	}
+	if out == "" {
+		if _, err := stdout.Write(b.Bytes()); err != nil {
+			fmt.Fprintf(stderr, "wsload merge: writing: %v\n", err)
+			return exitOutput
+		}
+		return exitOK
+	}
+	if err := writeFileAtomic(out, b.Bytes()); err != nil {
+		fmt.Fprintf(stderr, "wsload merge: %v\n", err)
+		return exitOutput
+	}
+	fmt.Fprintf(stdout, "merged %d logs into %s: %d intervals\n", len(files), out, len(merged.Intervals))
+	return exitOK
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it
+// over path, so a reader never sees half a file.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
