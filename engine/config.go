@@ -62,6 +62,10 @@ type Config struct {
 	Compression  bool // offer permessage-deflate
 	InsecureTLS  bool // skip certificate verification for wss
 
+	// BackendFrom tells the backends behind a balancer apart (ParseBackendFrom),
+	// so results split by backend. Zero: no per-backend breakdown.
+	BackendFrom BackendFrom
+
 	HandshakeTimeout time.Duration // TCP connect + TLS + upgrade
 	ReplyTimeout     time.Duration // after this a message without reply counts as timed out
 	CloseTimeout     time.Duration // how long to wait for close handshakes at the end
@@ -138,6 +142,9 @@ func (c *Config) validate() (*url.URL, error) {
 	req := wsproto.Request{URL: u, Header: c.Header, Origin: c.Origin, Subprotocols: c.Subprotocols, Compression: c.Compression}
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("engine: %v", err)
+	}
+	if err := c.BackendFrom.validate(); err != nil {
+		return nil, err
 	}
 	for _, ip := range c.SourceIPs {
 		if !ip.IsValid() {

@@ -59,6 +59,13 @@ type conn struct {
 	head    int
 	rnd     uint64 // masking keys
 	code    int    // close code to record when the connection ends
+
+	// Per-backend bookkeeping (backend.go): the backend, nil when the run
+	// does not tell backends apart; waiting for the announcing message; and
+	// messages sent while waiting.
+	bk      *stats.Backend
+	bkWait  bool
+	preSent int64
 }
 
 type handshake struct {
@@ -71,7 +78,7 @@ type handshake struct {
 // whole run (Config.FirstID + i).
 func newConn(e *Engine, i int) *conn {
 	id := uint64(e.cfg.FirstID + i)
-	return &conn{e: e, id: uint32(id), slot: true, rnd: id*0x9E3779B97F4A7C15 | 1}
+	return &conn{e: e, id: uint32(id), slot: true, rnd: id*0x9E3779B97F4A7C15 | 1, bk: e.unknown}
 }
 
 // mask returns a fresh masking key (xorshift64*): unpredictable enough for
@@ -102,7 +109,7 @@ func (c *conn) failDial(reason string, err error) {
 	c.state = stClosed
 	c.stopTimer()
 	c.releaseSlot()
-	c.e.dialSh.ConnFailed(reason)
+	c.recFailed(c.e.dialSh, reason)
 	c.e.sample(reason, err)
 	if reason == "fd_limit" {
 		c.e.fdLimit.Store(true)
@@ -165,7 +172,7 @@ func (c *conn) failLocked(reason string, err error) {
 	c.stopTimer()
 	c.hs = nil
 	c.releaseSlot()
-	c.sh.ConnFailed(reason)
+	c.recFailed(c.sh, reason)
 	c.e.sample(reason, err)
 	if c.nbc != nil {
 		_ = c.nbc.Close()
@@ -239,6 +246,7 @@ func (c *conn) onPlain(data []byte) {
 			}
 			return
 		}
+		c.backendFromResponse(resp)
 		if _, deflt, err := wsproto.CheckUpgrade(&c.hs.req, resp); err != nil {
 			c.failLocked(classifyHandshakeError(err), err)
 			return
@@ -264,6 +272,7 @@ func (c *conn) established() {
 	c.rd.Compression = c.deflt
 	now := e.now()
 	c.sh.ConnEstablished(time.Duration(now - c.hsStart))
+	c.backendEstablished()
 	if e.estab.Add(1) == int64(e.cfg.Connections) {
 		e.rampNS.Store(now)
 	}
@@ -298,7 +307,7 @@ func (c *conn) feed(data []byte) {
 			code = pe.Code
 			_ = c.write(wsproto.AppendClose(nil, pe.Code, "", c.mask()))
 		}
-		c.sh.Error("invalid_frame")
+		c.recError("invalid_frame")
 		c.e.sample("invalid_frame", err)
 		c.endLocked(code)
 	}
@@ -306,8 +315,11 @@ func (c *conn) feed(data []byte) {
 
 // OnMessage matches a reply to its request by the id it carries.
 func (c *conn) OnMessage(op wsproto.Opcode, payload []byte) {
+	if c.bkWait && c.announce(payload) {
+		return
+	}
 	now := c.e.now()
-	c.sh.Received(len(payload))
+	c.sh.ReceivedFor(c.bk, len(payload))
 	id, seq, ok := scenario.ParseID(payload)
 	if !ok || id != c.id {
 		c.sh.Unmatched()
@@ -329,7 +341,7 @@ func (c *conn) OnMessage(op wsproto.Opcode, payload []byte) {
 		return
 	}
 	p := &out[lo]
-	c.sh.RTT(time.Duration(now-p.sched), time.Duration(now-p.sent))
+	c.sh.RTTFor(c.bk, time.Duration(now-p.sched), time.Duration(now-p.sent))
 	p.sent = 0
 	c.trim()
 }
@@ -362,7 +374,7 @@ func (c *conn) OnClose(code int, reason string) {
 	if c.state == stOpen {
 		_ = c.write(wsproto.AppendClose(nil, closeEcho(code), "", c.mask()))
 		if !c.e.stopping.Load() {
-			c.sh.Error("server_close_" + strconv.Itoa(code))
+			c.recError("server_close_" + strconv.Itoa(code))
 			if reason != "" {
 				c.e.sample("server_close_"+strconv.Itoa(code), errors.New(reason))
 			}
@@ -389,7 +401,7 @@ func (c *conn) endLocked(code int) {
 		return
 	}
 	c.state = stClosed
-	c.sh.ConnClosed(code)
+	c.recClosed(code)
 	_ = c.nbc.Close()
 }
 
@@ -399,7 +411,7 @@ func (c *conn) abort(reason string, err error) {
 	case stHandshaking:
 		c.failLocked(reason, err)
 	case stOpen, stClosing:
-		c.sh.Error(reason)
+		c.recError(reason)
 		c.e.sample(reason, err)
 		c.endLocked(wsproto.CloseAbnormal)
 	}
@@ -426,16 +438,16 @@ func (c *conn) onClosed(err error) {
 			if errors.Is(err, syscall.ECONNRESET) {
 				reason = "reset"
 			}
-			c.sh.Error(reason)
+			c.recError(reason)
 			if err != nil && !errors.Is(err, net.ErrClosed) {
 				c.e.sample(reason, err)
 			}
 		}
 		c.state = stClosed
-		c.sh.ConnClosed(wsproto.CloseAbnormal)
+		c.recClosed(wsproto.CloseAbnormal)
 	case stClosing:
 		c.state = stClosed
-		c.sh.ConnClosed(c.code)
+		c.recClosed(c.code)
 	}
 }
 
@@ -487,7 +499,7 @@ func (c *conn) expire(now int64, sh *stats.Shard) {
 			if now-p.sent < limit {
 				break
 			}
-			sh.TimedOut()
+			sh.TimedOutFor(c.bk)
 			p.sent = 0
 		}
 		c.head++
@@ -501,7 +513,7 @@ func (c *conn) expireAll() {
 	defer c.mu.Unlock()
 	for i := c.head; i < len(c.out); i++ {
 		if c.out[i].sent != 0 {
-			c.sh.TimedOut()
+			c.sh.TimedOutFor(c.bk)
 		}
 	}
 	c.out, c.head = nil, 0

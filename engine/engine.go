@@ -77,6 +77,8 @@ type Engine struct {
 
 	plain [][]byte // per poller: plaintext buffer for wss reads, made on first use
 
+	unknown *stats.Backend // connections' backend until known; nil = no per-backend breakdown
+
 	// holdSend, when set (tests only), runs in the sender before each send:
 	// it lets a test hold the generator back and check that the corrected
 	// latency includes the lateness and the uncorrected one does not.
@@ -118,6 +120,9 @@ func New(cfg Config, rec *stats.Recorder) (*Engine, error) {
 		e.tlsCfg = &tls.Config{InsecureSkipVerify: cfg.InsecureTLS, ServerName: u.Hostname(), NextProtos: []string{"http/1.1"}}
 	}
 	e.closing.Store(1000)
+	if cfg.BackendFrom.Enabled() {
+		e.unknown = rec.Backend("")
+	}
 	return e, nil
 }
 

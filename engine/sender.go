@@ -134,12 +134,13 @@ func (s *sender) fire(c *conn, sched int64) (next int64, ok bool) {
 		s.frame = wsproto.AppendFrame(s.frame[:0], e.op, true, s.payload, c.mask())
 	}
 	c.out = append(c.out, pending{seq: seq, sched: sched, sent: now})
+	bk := c.sendBackend()
 	err := c.write(s.frame)
 	c.mu.Unlock()
 	if err != nil {
 		// nbio closes the connection; its close callback records why.
 		return 0, false
 	}
-	s.sh.Sent(len(s.payload), time.Duration(now-sched))
+	s.sh.SentFor(bk, len(s.payload), time.Duration(now-sched))
 	return sched + e.period, true
 }
