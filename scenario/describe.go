@@ -121,7 +121,11 @@ func describeSteps(w io.Writer, base string, steps []Step, indent int) {
 func stepDetail(s *Step) string {
 	switch s.Kind {
 	case StepSend:
-		d := s.Send.Source + " " + strconv.Quote(truncate(s.Send.Payload.String(), 60))
+		src := truncate(s.Send.Payload.String(), 60)
+		if s.Send.Source != "json" {
+			src = strconv.Quote(src)
+		}
+		d := s.Send.Source + " " + src
 		if s.Send.Binary {
 			d += ", binary"
 		}

@@ -34,19 +34,20 @@
 // default "<flow>.<kind>@<line>") and `mark:` (a time later expects can
 // measure from):
 //
-//	- send: "hello ${conn}"                          # text template
-//	- send: {json: {op: join, user: "${row.user}", n: "${seq}"}, stamp: true}
-//	- send: {hex: "0102ff"}                          # also base64:, file: (binary by default; binary: false for text)
-//	- expect: {contains: pong}                       # or regex: '…', json: {PATH: VALUE, PATH: {">": 3}, PATH: {exists: true}}
-//	- expect: {json: {op: welcome}, timeout: 5s, since: MARK, capture: {token: {json: session.token}}}
-//	- expect: {stamped: true}                        # fan-out: latency from the publisher's stamp
-//	- capture: {var: room, regex: 'room=(\w+)'}      # from the message the latest expect matched
-//	- sleep: 2s                                      # or {uniform: [1s, 3s]}, {exponential: 2s, max: 10s}
-//	- repeat: {count: 100, for: 5m, rate: 10, steps: [...]}   # rate: iterations/s per connection; neither count nor for: until the run ends
-//	- ping: {timeout: 5s}                            # pong round trip into the step's histogram
-//	- close: {code: 1000, reason: bye}
-//	- reconnect: {min: 100ms, max: 10s, jitter: 0.5, attempts: 5}
-//	- replay: {file: capture.har, url_contains: /socket, speed: 2}
+//	steps:
+//	  - send: "hello ${conn}"                          # text template
+//	  - send: {json: {op: join, user: "${row.user}", n: "${seq}"}, stamp: true}
+//	  - send: {hex: "0102ff"}                          # also base64:, file: (binary by default; binary: false for text)
+//	  - expect: {contains: pong}                       # or regex: '…', json: {PATH: VALUE, PATH: {">": 3}, PATH: {exists: true}}
+//	  - expect: {json: {op: welcome}, timeout: 5s, since: MARK, capture: {token: {json: session.token}}}
+//	  - expect: {stamped: true}                        # fan-out: latency from the publisher's stamp
+//	  - capture: {var: room, regex: 'room=(\w+)'}      # from the message the latest expect matched
+//	  - sleep: 2s                                      # or {uniform: [1s, 3s]}, {exponential: 2s, max: 10s}
+//	  - repeat: {count: 100, for: 5m, rate: 10, steps: [...]}   # rate: iterations/s per connection; neither count nor for: until the run ends
+//	  - ping: {timeout: 5s}                            # pong round trip into the step's histogram
+//	  - close: {code: 1000, reason: bye}
+//	  - reconnect: {min: 100ms, max: 10s, jitter: 0.5, attempts: 5}
+//	  - replay: {file: capture.har, url_contains: /socket, speed: 2}
 //
 // JSON paths are dotted: data.room.id; a number indexes an array (items.0.id).
 // Comparisons: == != < <= > >= (or eq ne lt le gt ge) and exists: true|false.

@@ -682,7 +682,9 @@ func (d *decoder) step(n *yaml.Node, depth int) (Step, bool) {
 		kindKey = n
 	case yaml.MappingNode:
 		known := append([]string{"name", "mark"}, stepKinds...)
+		before := len(d.errs)
 		f, keys := d.fieldsKV(n, "a step", known)
+		misspelt := len(d.errs) > before // an unknown key, likely the kind itself
 		for _, k := range stepKinds {
 			if v := f[k]; v != nil {
 				if kindKey != nil {
@@ -693,7 +695,9 @@ func (d *decoder) step(n *yaml.Node, depth int) (Step, bool) {
 			}
 		}
 		if kindKey == nil {
-			d.errorf(n, "start the step with one of: "+strings.Join(stepKinds, ", "), "the step does nothing")
+			if !misspelt {
+				d.errorf(n, "start the step with one of: "+strings.Join(stepKinds, ", "), "the step does nothing")
+			}
 			return st, false
 		}
 		if v := f["name"]; v != nil {
