@@ -132,7 +132,7 @@ func TestAutoProcs(t *testing.T) {
 		{"this machine: 50k over 20k fds", host(20000, 10), hostlimits.Need{Connections: 50000, SourceIPs: 4}, 3, ""},
 		{"just over one", host(20000, 10), hostlimits.Need{Connections: 19900}, 2, ""},
 		{"1024 default", host(1024, 5), hostlimits.Need{Connections: 10000}, 11, ""},
-		{"at least Procs", host(1 << 20, 5), hostlimits.Need{Connections: 10, Procs: 4}, 4, ""},
+		{"at least Procs", host(1<<20, 5), hostlimits.Need{Connections: 10, Procs: 4}, 4, ""},
 		{"ports do not count", host(20000, 10), hostlimits.Need{Connections: 100000, Targets: 1}, 6, ""},
 		{"extra fds per process", host(20000, 10), hostlimits.Need{Connections: 20000, ExtraFDsPerProc: 20000}, 0, "do not fit"},
 		{"too small a limit", host(100, 10), hostlimits.Need{Connections: 1000000}, 0, "do not fit"},
