@@ -50,6 +50,7 @@ say "system packages"
 need_apt gcc gcc # go test -race needs cgo, so a C compiler
 need_apt nodejs node
 need_apt npm npm
+need_apt chromium chromium # report/ renders the HTML report headless (its Recommends bring fonts-liberation, the charts' font)
 # More installs go here as tests need them, e.g. (with a later issue):
 #   need_apt haproxy haproxy
 #   need_apt chromium chromium

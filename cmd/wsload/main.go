@@ -38,6 +38,7 @@ var commands = map[string]command{
 	"run":     {runCmd, "load-test a WebSocket target (or an embedded echo server when no URL is given)"},
 	"merge":   {mergeCmd, "merge the results (or .hlog logs) of runs that made one load together, exactly"},
 	"compare": {compareCmd, "compare results side by side: every headline figure, differences, which run is better"},
+	"report":  {reportCmd, "report results: a self-contained HTML page (one run or a comparison), .hgrm, or the text summary"},
 	"check":   {checkCmd, "validate scenario files and print their plans (phases, flows, expected load) without sending anything"},
 	"serve":   {serveCmd, "run the reference WebSocket target (echo, delay, broadcast, backend ids, wss)"},
 	"version": {versionCmd, "print the version"},
