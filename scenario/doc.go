@@ -66,9 +66,11 @@
 //	${var.token}      a value captured by an earlier step of the same flow
 //	$$                a literal $
 //
-// In a json: payload, expanded values are escaped for JSON, and a string that
-// is exactly one numeric placeholder ("${seq}") becomes a JSON number. Quote
-// YAML values that contain { or }, as in send: {text: "id ${conn}"}.
+// In a json: payload written as YAML, expanded values are escaped for JSON,
+// and a string that is exactly one numeric placeholder ("${seq}") becomes a
+// JSON number. A json: payload written as a JSON string (json: '{"a": 1}') is
+// expanded as is, without escaping. Quote YAML values that contain { or },
+// as in send: {text: "id ${conn}"}.
 //
 // Validation runs before anything is sent and reports every problem as
 // file:line:col: message (hint: …): unknown keys (with the closest known

@@ -32,6 +32,7 @@ const (
 	maxSteps       = 10000
 	maxRepeatDepth = 16
 	maxConnections = 1<<31 - 1
+	maxPhase       = 366 * 24 * time.Hour // so that phase offsets cannot overflow
 )
 
 // Load reads and compiles a scenario file. Files it names (data, payload
@@ -48,14 +49,8 @@ func Load(path string) (*Plan, error) {
 // it names are relative to name's directory. The error, when not nil, is an
 // ErrorList with every problem found, sorted by position. Parse never
 // panics, whatever data holds.
-func Parse(name string, data []byte) (plan *Plan, err error) {
+func Parse(name string, data []byte) (*Plan, error) {
 	d := &decoder{file: name, dir: filepath.Dir(name)}
-	defer func() {
-		// The YAML library is not ours; a panic in it is a bad file, not a crash.
-		if r := recover(); r != nil {
-			plan, err = nil, ErrorList{{File: name, Msg: fmt.Sprintf("the YAML parser failed on this file: %v", r), Hint: "check the file's syntax"}}
-		}
-	}()
 	p := d.parse(data)
 	if len(d.errs) > 0 {
 		d.errs.sort()
@@ -70,6 +65,8 @@ type decoder struct {
 	nodes     int
 	steps     int
 	columns   []string
+
+	defaultNames map[string]bool // step names made up so far, to keep them unique
 
 	// Per flow, while its steps are decoded.
 	flow       *Flow
@@ -95,7 +92,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (d *decoder) parse(data []byte) *Plan {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := unmarshalYAML(data, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		e := &Error{File: d.file, Msg: "YAML: " + msg, Hint: "indent with spaces, and quote values containing ': ' or starting with { [ * & ! | > ' \" % @"}
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
@@ -199,24 +196,43 @@ func (d *decoder) parse(data []byte) *Plan {
 	return p
 }
 
+// unmarshalYAML parses with the YAML library, turning a panic in it (it is
+// not ours) into an error: a bad file, not a crash.
+func unmarshalYAML(data []byte, doc *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: the parser failed on this file: %v", r)
+		}
+	}()
+	return yaml.Unmarshal(data, doc)
+}
+
 // deref follows aliases and counts nodes, so an alias bomb is refused
-// instead of expanded.
+// instead of expanded: past the budget every node reads as an empty value,
+// which ends the walk. It never returns nil.
 func (d *decoder) deref(n *yaml.Node) *yaml.Node {
 	for depth := 0; n != nil && n.Kind == yaml.AliasNode; depth++ {
 		if depth > 100 {
-			return nil
+			n = nil
+		} else {
+			n = n.Alias
 		}
-		n = n.Alias
+	}
+	if n == nil {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
 	}
 	d.nodes++
 	if d.nodes == maxNodes {
 		d.errorf(n, "use fewer anchors and aliases", "the scenario is too large: more than %d YAML nodes once aliases are expanded", maxNodes)
 	}
 	if d.nodes >= maxNodes {
-		return nil
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
 	}
 	return n
 }
+
+// exhausted reports whether the node budget is spent; walks stop there.
+func (d *decoder) exhausted() bool { return d.nodes >= maxNodes }
 
 func describe(n *yaml.Node) string {
 	switch n.Kind {
@@ -262,7 +278,7 @@ func (d *decoder) eachPair(n *yaml.Node, fn func(k, v *yaml.Node)) {
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := d.deref(n.Content[i]), d.deref(n.Content[i+1])
-		if k == nil || v == nil {
+		if d.exhausted() {
 			return
 		}
 		if k.Kind != yaml.ScalarNode {
@@ -340,7 +356,7 @@ func (d *decoder) strList(n *yaml.Node, what string) []string {
 	}
 	var out []string
 	for _, c := range n.Content {
-		if c = d.deref(c); c == nil {
+		if c = d.deref(c); d.exhausted() {
 			return out
 		}
 		if s, ok := d.str(c, what); ok {
@@ -507,7 +523,7 @@ func (d *decoder) phases(n *yaml.Node) []Phase {
 	var out []Phase
 	start := time.Duration(0)
 	for i, c := range n.Content {
-		if c = d.deref(c); c == nil {
+		if c = d.deref(c); d.exhausted() {
 			return out
 		}
 		if !d.isMap(c, "a phase") {
@@ -559,6 +575,10 @@ func (d *decoder) phases(n *yaml.Node) []Phase {
 		if v := f["duration"]; v != nil {
 			var good bool
 			ph.Duration, good = d.positiveDuration(v, "phase duration")
+			if good && ph.Duration > maxPhase {
+				d.errorf(v, "", "phase duration %v is more than a year", ph.Duration)
+				good = false
+			}
 			ok = ok && good
 		} else {
 			d.errorf(c, "add duration: 60s", "phase %d has no duration", i+1)
@@ -589,7 +609,7 @@ func (d *decoder) flows(n *yaml.Node) []Flow {
 	names := map[string]Pos{}
 	total := 0.0
 	for i, c := range n.Content {
-		if c = d.deref(c); c == nil {
+		if c = d.deref(c); d.exhausted() {
 			return nil
 		}
 		if !d.isMap(c, "a flow") {
@@ -656,7 +676,7 @@ func (d *decoder) stepList(n *yaml.Node, depth int) []Step {
 	}
 	var out []Step
 	for _, c := range n.Content {
-		if c = d.deref(c); c == nil {
+		if c = d.deref(c); d.exhausted() {
 			return out
 		}
 		if d.steps++; d.steps > maxSteps {
@@ -742,6 +762,14 @@ func (d *decoder) step(n *yaml.Node, depth int) (Step, bool) {
 	}
 	if st.Name == "" {
 		st.Name = fmt.Sprintf("%s.%s@%d", d.flow.Name, kind, st.Pos.Line)
+		if d.defaultNames[st.Name] {
+			// Two steps of a kind on one line (flow style): add the column.
+			st.Name = fmt.Sprintf("%s.%s@%d:%d", d.flow.Name, kind, st.Pos.Line, st.Pos.Col)
+		}
+		if d.defaultNames == nil {
+			d.defaultNames = map[string]bool{}
+		}
+		d.defaultNames[st.Name] = true
 	}
 	if arg == nil || arg.Kind == yaml.ScalarNode && arg.ShortTag() == "!!null" {
 		arg = nil
@@ -850,7 +878,7 @@ func (d *decoder) send(key, arg *yaml.Node) (*Send, bool) {
 			if !d.jsonValue(src, b, 0) {
 				return nil, false
 			}
-			s.Payload = b.template(src)
+			s.Payload = b.template()
 		}
 	case "hex", "base64", "file":
 		raw, ok := d.rawPayload(src, s.Source)
@@ -943,7 +971,7 @@ func (b *tmplBuilder) add(t *Template) {
 	b.src.WriteString(t.src)
 }
 
-func (b *tmplBuilder) template(*yaml.Node) *Template {
+func (b *tmplBuilder) template() *Template {
 	return &Template{src: b.src.String(), parts: b.parts}
 }
 
@@ -973,7 +1001,7 @@ func (d *decoder) jsonValue(n *yaml.Node, b *tmplBuilder, depth int) bool {
 		b.lit("[")
 		ok := true
 		for i, c := range n.Content {
-			if c = d.deref(c); c == nil {
+			if c = d.deref(c); d.exhausted() {
 				return false
 			}
 			if i > 0 {

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -275,6 +276,17 @@ func TestStepKinds(t *testing.T) {
 	}
 }
 
+func TestDefaultStepNamesUnique(t *testing.T) {
+	p := mustParse(t, withSteps("- repeat: {count: 2, steps: [{send: a}, {expect: a}, {send: b}]}"))
+	var names []string
+	for _, s := range p.Flows[0].Steps[0].Repeat.Steps {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, " "); got != "f.send@6 f.expect@6 f.send@6:61" {
+		t.Fatalf("default names %q", got)
+	}
+}
+
 func TestPlanTopLevel(t *testing.T) {
 	dir := t.TempDir()
 	csv := "# users\nuser,token\nann,t1\nbob,t2\n"
@@ -356,25 +368,27 @@ func TestJSONScenario(t *testing.T) {
 }
 
 func TestAliasBomb(t *testing.T) {
+	// Nine levels of ten aliases each: 10^9 values once expanded, inside a
+	// JSON payload the parser walks.
 	var b strings.Builder
-	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
-	for i := 1; i < 9; i++ {
-		b.WriteString("a" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [")
+	b.WriteString("{a0: &a0 [x, x, x, x, x, x, x, x, x, x]")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, ", a%d: &a%d [", i, i)
 		for j := 0; j < 10; j++ {
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("*a" + string(rune('0'+i-1)))
+			fmt.Fprintf(&b, "*a%d", i-1)
 		}
-		b.WriteString("]\n")
+		b.WriteString("]")
 	}
-	b.WriteString("flows: [{name: x, steps: [{send: {json: *a8}}]}]\n")
+	b.WriteString("}")
 	start := time.Now()
-	_, err := Parse("bomb.yaml", []byte(b.String()))
-	if err == nil || !strings.Contains(err.Error(), "too large") && !strings.Contains(err.Error(), "unknown key") {
+	_, err := Parse("bomb.yaml", []byte(withSteps("- send: {json: "+b.String()+"}")))
+	if err == nil || !strings.Contains(err.Error(), "the scenario is too large") {
 		t.Fatalf("alias bomb: %v", err)
 	}
-	if time.Since(start) > 10*time.Second {
+	if time.Since(start) > 20*time.Second {
 		t.Fatalf("alias bomb took %v", time.Since(start))
 	}
 }

@@ -397,6 +397,10 @@ type Reconnect struct {
 func (r *Reconnect) Backoff(attempt int, rng *rand.Rand) time.Duration {
 	d := r.Min
 	for i := 0; i < attempt && d < r.Max; i++ {
+		if d > r.Max/2 {
+			d = r.Max // doubling would pass the cap (or overflow)
+			break
+		}
 		d *= 2
 	}
 	d = min(d, r.Max)

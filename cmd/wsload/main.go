@@ -25,6 +25,7 @@ const (
 	exitRunFailed   = 1 // the run could not do what was asked: target unreachable, nothing established
 	exitUsage       = 2 // bad flags, arguments or configuration
 	exitLimits      = 3 // the run cannot fit this host (open files, ephemeral ports); nothing was dialed
+	exitSLO         = 4 // the run (or every capacity step) broke its service-level objectives (--slo)
 	exitOutput      = 5 // results could not be written
 	exitInterrupted = 130
 )
@@ -35,13 +36,14 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"run":     {runCmd, "load-test a WebSocket target (or an embedded echo server when no URL is given)"},
-	"merge":   {mergeCmd, "merge the results (or .hlog logs) of runs that made one load together, exactly"},
-	"compare": {compareCmd, "compare results side by side: every headline figure, differences, which run is better"},
-	"report":  {reportCmd, "report results: a self-contained HTML page (one run or a comparison), .hgrm, or the text summary"},
-	"check":   {checkCmd, "validate scenario files and print their plans (phases, flows, expected load) without sending anything"},
-	"serve":   {serveCmd, "run the reference WebSocket target (echo, delay, broadcast, backend ids, wss)"},
-	"version": {versionCmd, "print the version"},
+	"run":      {runCmd, "load-test a WebSocket target (or an embedded echo server when no URL is given)"},
+	"merge":    {mergeCmd, "merge the results (or .hlog logs) of runs that made one load together, exactly"},
+	"capacity": {capacityCmd, "find the highest load a target sustains within an SLO: steps, refinement, the knee"},
+	"compare":  {compareCmd, "compare results side by side: every headline figure, differences, which run is better"},
+	"check":    {checkCmd, "validate scenario files and print their plans (phases, flows, expected load) without sending anything"},
+	"report":   {reportCmd, "report results: a self-contained HTML page (one run or a comparison), .hgrm, or the text summary"},
+	"serve":    {serveCmd, "run the reference WebSocket target (echo, delay, broadcast, backend ids, wss)"},
+	"version":  {versionCmd, "print the version"},
 }
 
 func main() {

@@ -23,6 +23,7 @@ import (
 	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/engine/hostlimits"
 	"github.com/wsload/wsload/server"
+	"github.com/wsload/wsload/slo"
 	"github.com/wsload/wsload/stats"
 )
 
@@ -38,6 +39,9 @@ const runExamples = `Examples:
 
   # wss with a self-signed certificate, a token header (redacted in reports) and a subprotocol.
   wsload run wss://127.0.0.1:8443/ws --insecure -H 'Authorization: Bearer $TOKEN' --subprotocol chat
+
+  # A CI gate through a balancer: split by backend, exit 4 when an objective is broken.
+  wsload run ws://127.0.0.1:8080/ -c 1000 -r 1 -d 30s --backend-from header:X-Backend --slo 'rtt.p99<50ms,errors<0.1%'
 `
 
 // runOptions are the flags of `wsload run`, parsed.
@@ -50,6 +54,10 @@ type runOptions struct {
 	quiet   bool
 	cpuprof string
 	hlog    string
+
+	backendFrom string   // --backend-from, parsed into cfg.BackendFrom
+	sloText     string   // --slo as typed
+	slo         slo.Spec // parsed --slo; empty = no objectives
 }
 
 func runFlags(o *runOptions) *pflag.FlagSet {
@@ -76,6 +84,8 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.format, "format", "text", "what to print on stdout at the end: text or json")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress on stderr")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write wsload's own CPU profile to FILE (for go tool pprof)")
+	fs.StringVar(&o.backendFrom, "backend-from", "", "split results by backend: header:NAME (a response header of the upgrade) or message:REGEX (the first message; group 1 is the id)")
+	fs.StringVar(&o.sloText, "slo", "", "objectives to judge the run by, e.g. 'rtt.p99<50ms,errors<0.1%'; exit 4 when any is broken")
 	fs.SortFlags = false
 	return fs
 }
@@ -110,6 +120,16 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if o.sources != "" {
 		if o.cfg.SourceIPs, err = engine.ParseSourceIPs(o.sources); err != nil {
 			fmt.Fprintf(stderr, "wsload run: --source-ips: %v\n", err)
+			return exitUsage
+		}
+	}
+	if o.cfg.BackendFrom, err = engine.ParseBackendFrom(o.backendFrom); err != nil {
+		fmt.Fprintf(stderr, "wsload run: --backend-from: %v\n", err)
+		return exitUsage
+	}
+	if o.sloText != "" {
+		if o.slo, err = slo.Parse(o.sloText); err != nil {
+			fmt.Fprintf(stderr, "wsload run: --slo: %v\n%s\n", err, sloPointer(err))
 			return exitUsage
 		}
 	}
@@ -212,6 +232,9 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 			"the target ran inside this process (no URL given): CPU and memory figures include it; give a URL to measure a real target")
 	}
 	samples := eng.SampleErrors()
+	if len(o.slo) > 0 {
+		res.SLO = slo.Evaluate(o.slo, res)
+	}
 
 	code := exitOK
 	if res.Connections.Established == 0 {
@@ -220,6 +243,10 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 	if ctx.Err() != nil {
 		code = exitInterrupted
 		fmt.Fprintln(stderr, "wsload run: interrupted: reporting what was measured")
+	}
+	if code == exitOK && stats.Broken(res.SLO) {
+		code = exitSLO
+		fmt.Fprintf(stderr, "wsload run: SLO broken (%s): exit %d\n", o.sloText, exitSLO)
 	}
 	if o.out != "" {
 		if err := stats.WriteJSONFile(o.out, res); err != nil {
@@ -297,6 +324,7 @@ func resultConfig(c *engine.Config) stats.Config {
 		HandshakeTimeoutS: c.HandshakeTimeout.Seconds(),
 		ReplyTimeoutS:     c.ReplyTimeout.Seconds(),
 		Pollers:           c.Pollers,
+		BackendFrom:       c.BackendFrom.String(),
 	}
 }
 
