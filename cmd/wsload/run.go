@@ -58,6 +58,8 @@ type runOptions struct {
 	backendFrom string   // --backend-from, parsed into cfg.BackendFrom
 	sloText     string   // --slo as typed
 	slo         slo.Spec // parsed --slo; empty = no objectives
+
+	spread spreadOptions // --procs, --segment, --start-at, --worker (procs.go)
 }
 
 func runFlags(o *runOptions) *pflag.FlagSet {
@@ -86,6 +88,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write wsload's own CPU profile to FILE (for go tool pprof)")
 	fs.StringVar(&o.backendFrom, "backend-from", "", "split results by backend: header:NAME (a response header of the upgrade) or message:REGEX (the first message; group 1 is the id)")
 	fs.StringVar(&o.sloText, "slo", "", "objectives to judge the run by, e.g. 'rtt.p99<50ms,errors<0.1%'; exit 4 when any is broken")
+	addSpreadFlags(fs, &o.spread)
 	fs.SortFlags = false
 	return fs
 }
@@ -95,7 +98,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := runFlags(&o)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload run [URL] [flags]\n\nLoad-tests a WebSocket target with the echo flow: every connection sends\n--rate messages per second and measures each reply's round trip.\n\n%s\nFlags:\n%s", runExamples, fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: wsload run [URL] [flags]\n\nLoad-tests a WebSocket target with the echo flow: every connection sends\n--rate messages per second and measures each reply's round trip.\n\n%s%s\nFlags:\n%s", runExamples, spreadExamples, fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -103,8 +106,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	if fs.NArg() > 1 {
-		fmt.Fprintf(stderr, "wsload run: one target URL at most, got %q\n", fs.Args())
+	if fs.NArg() > 1 && o.spread.procs == "" && o.spread.worker == "" {
+		fmt.Fprintf(stderr, "wsload run: one target URL at most, got %q (several targets need --procs: each worker process dials one)\n", fs.Args())
 		return exitUsage
 	}
 	if o.format != "text" && o.format != "json" {
@@ -132,6 +135,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "wsload run: --slo: %v\n%s\n", err, sloPointer(err))
 			return exitUsage
 		}
+	}
+	if code, handled := spread(&o, fs.Args(), args, stdout, stderr); handled {
+		return code
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -161,6 +167,9 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 	progress := newProgress(stderr, o.quiet, o.cfg.Duration)
 	var mu sync.Mutex
 	start := time.Now()
+	if o.cfg.StartAt.After(start) {
+		start = o.cfg.StartAt // the engine waits until then: the run starts there
+	}
 	agg := stats.NewAggregate(start)
 	var hlog *stats.HlogWriter // nil without --hlog: its methods then do nothing
 	if o.hlog != "" {
@@ -214,7 +223,9 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 		CPUSysS:     cpu1.sys - cpu0.sys,
 		MaxRSSBytes: cpu1.maxRSS,
 		GOMAXPROCS:  runtime.GOMAXPROCS(0),
+		PID:         os.Getpid(),
 	}
+	gen.Host, _ = os.Hostname()
 	mu.Lock()
 	res := agg.Result(stats.Header{
 		Version:   Version,
@@ -224,6 +235,7 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 		Generator: gen,
 	})
 	mu.Unlock()
+	res.Config.Segment = o.spread.seg
 	if d, ok := eng.Ramp(); ok {
 		res.Connections.RampS = d.Seconds()
 	}

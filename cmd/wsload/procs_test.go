@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsload/wsload/engine"
+	"github.com/wsload/wsload/internal/testenv"
+	"github.com/wsload/wsload/stats"
+)
+
+// asWsloadEnv makes the test binary behave as the wsload command, so that
+// `--procs` runs started from a test (which exec os.Executable()) get real
+// workers, and a target can run in its own process.
+const asWsloadEnv = "WSLOAD_TEST_AS_WSLOAD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asWsloadEnv) == "1" {
+		os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func TestParseStartAt(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in      string
+		want    time.Time
+		wantErr string
+	}{
+		{"", time.Time{}, ""},
+		{"2025-06-01T12:00:30Z", now.Add(30 * time.Second), ""},
+		{"2025-06-01T14:00:30+02:00", now.Add(30 * time.Second), ""},
+		{"2025-06-01T12:00:00.5Z", now.Add(500 * time.Millisecond), ""},
+		{strconv.FormatInt(now.Unix()+60, 10), now.Add(time.Minute), ""},
+		{fmt.Sprintf("%d.25", now.Unix()+1), now.Add(1250 * time.Millisecond), ""},
+		{"2025-06-01T11:59:59.5Z", now.Add(-500 * time.Millisecond), ""}, // within a second: clock skew
+		{"2025-06-01T11:59:00Z", time.Time{}, "in the past"},
+		{strconv.FormatInt(now.Unix()-3600, 10), time.Time{}, "1h0m0s in the past"},
+		{"tomorrow", time.Time{}, "want RFC 3339"},
+		{"-5", time.Time{}, "want RFC 3339"},
+		{"NaN", time.Time{}, "want RFC 3339"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseStartAt(tc.in, now)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), tc.in) {
+					t.Fatalf("parseStartAt(%q) = %v, %v; want an error naming the input and %q", tc.in, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tc.want) {
+				t.Fatalf("parseStartAt(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseProcs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		auto bool
+		bad  bool
+	}{
+		{"", 1, false, false}, {"4", 4, false, false}, {"auto", 0, true, false},
+		{"0", 0, false, true}, {"-2", 0, false, true}, {"257", 0, false, true}, {"many", 0, false, true},
+	} {
+		n, auto, err := parseProcs(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && (n != tc.n || auto != tc.auto)) {
+			t.Fatalf("parseProcs(%q) = %d, %v, %v", tc.in, n, auto, err)
+		}
+	}
+}
+
+// Segments, and workers within a segment, take shares that add up to the
+// whole load, with ids that tile the whole run, for every n.
+func TestSegmentAndWorkerShares(t *testing.T) {
+	for _, total := range []int{1, 9, 50000, 100003} {
+		for n := 1; n <= 9 && n <= total; n++ {
+			next, conns := 0, 0
+			rate := 0.0
+			for i := 1; i <= n; i++ {
+				cfg := engine.Config{Connections: total, ConnectRate: 1000}
+				if err := applySegment(&cfg, stats.Segment{Index: i, Count: n}); err != nil {
+					t.Fatalf("segment %d/%d of %d: %v", i, n, total, err)
+				}
+				if cfg.FirstID != next || cfg.TotalConnections != total {
+					t.Fatalf("segment %d/%d of %d: ids from %d of %d, want from %d of %d", i, n, total, cfg.FirstID, cfg.TotalConnections, next, total)
+				}
+				next += cfg.Connections
+				conns += cfg.Connections
+				rate += cfg.ConnectRate
+				// Three workers inside the segment tile it the same way.
+				wnext, wrate := cfg.FirstID, 0.0
+				for w := 1; w <= 3; w++ {
+					wc := cfg
+					applyWorker(&wc, []string{"ws://a/"}, w, 3)
+					if wc.FirstID != wnext || wc.TotalConnections != total {
+						t.Fatalf("worker %d/3 of segment %d/%d: ids from %d of %d, want from %d of %d", w, i, n, wc.FirstID, wc.TotalConnections, wnext, total)
+					}
+					wnext += wc.Connections
+					wrate += wc.ConnectRate
+				}
+				if wnext != cfg.FirstID+cfg.Connections || !near(wrate, cfg.ConnectRate) {
+					t.Fatalf("workers of segment %d/%d cover up to %d at %v/s, want %d at %v/s", i, n, wnext, wrate, cfg.FirstID+cfg.Connections, cfg.ConnectRate)
+				}
+			}
+			if conns != total || !near(rate, 1000) {
+				t.Fatalf("%d segments of %d connections at 1000/s add up to %d at %v/s", n, total, conns, rate)
+			}
+		}
+	}
+	cfg := engine.Config{Connections: 2}
+	if err := applySegment(&cfg, stats.Segment{Index: 3, Count: 3}); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("segment 3/3 of 2 connections: %v, want an error", err)
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
+
+func TestRunSpreadUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"procs zero", []string{"ws://127.0.0.1:1/", "--procs", "0"}, exitUsage, `--procs "0"`},
+		{"procs without URL", []string{"--procs", "2"}, exitUsage, "needs a target URL"},
+		{"two URLs without procs", []string{"ws://127.0.0.1:1/", "ws://127.0.0.1:2/"}, exitUsage, "several targets need --procs"},
+		{"procs not a multiple of targets", []string{"ws://127.0.0.1:1/", "ws://127.0.0.1:2/", "--procs", "3"}, exitUsage, "multiple of 2"},
+		{"more procs than connections", []string{"ws://127.0.0.1:1/", "--procs", "4", "-c", "3"}, exitUsage, "more than the 3 connections"},
+		{"bad segment", []string{"ws://127.0.0.1:1/", "--segment", "3/2"}, exitUsage, `--segment "3/2"`},
+		{"empty segment", []string{"ws://127.0.0.1:1/", "--segment", "3/3", "-c", "2"}, exitUsage, "empty"},
+		{"start in the past", []string{"ws://127.0.0.1:1/", "--start-at", "2001-01-01T00:00:00Z"}, exitUsage, "in the past"},
+		{"procs over the ports", []string{"ws://127.0.0.1:1/", "--procs", "2", "-c", "200000"}, exitLimits, "ephemeral ports"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := runCmd(tc.args, &out, &errb)
+			if code != tc.code || !strings.Contains(errb.String(), tc.want) {
+				t.Fatalf("wsload run %q: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, errb.String(), tc.code, tc.want)
+			}
+		})
+	}
+}
+
+// startServe runs `wsload serve` (this test binary as wsload) in its own
+// process and returns its URL.
+func startServe(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatalf("os.Executable: %v", err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cmd := exec.Command(exe, "serve", "--addr", addr, "--pollers", "1")
+	cmd.Env = append(os.Environ(), asWsloadEnv+"=1")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	cmd.Stdout = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start wsload serve: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return "ws://" + addr + "/"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wsload serve did not listen on %s: %s", addr, errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRunProcsMergesWorkers(t *testing.T) {
+	url := startServe(t)
+	t.Setenv(asWsloadEnv, "1")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "all.json")
+	hlog := filepath.Join(dir, "all.hlog")
+	var stdout, stderr bytes.Buffer
+	code := runCmd([]string{url, "--procs", "3", "-c", "30", "-r", "10", "-d", "2500ms", "-o", out, "--hlog", hlog, "--format", "json"}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	res, err := stats.ReadResultFile(out)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if res.Connections.Established != 30 || res.Connections.PeakOpen != 30 || res.Messages.Sent == 0 || res.Messages.Received != res.Messages.Sent {
+		t.Fatalf("merged result: %+v %+v", res.Connections, res.Messages)
+	}
+	if res.Latency.RTT.Count != res.Messages.Received {
+		t.Fatalf("rtt count %d, received %d: histograms were not merged", res.Latency.RTT.Count, res.Messages.Received)
+	}
+	if res.Connections.RampS <= 0 || res.Config.Connections != 30 {
+		t.Fatalf("ramp %v, config connections %d", res.Connections.RampS, res.Config.Connections)
+	}
+	if !containsStr(res.Generator.Warnings, "3 worker processes") || res.Generator.CPUUserS+res.Generator.CPUSysS <= 0 || res.Generator.MaxRSSBytes <= 0 {
+		t.Fatalf("generator: %+v", res.Generator)
+	}
+	// One merged line per second on stderr, not one per worker.
+	lines := 0
+	sc := bufio.NewScanner(strings.NewReader(stderr.String()))
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "[") {
+			lines++
+		}
+	}
+	if lines < 2 || lines > 5 {
+		t.Fatalf("%d progress lines for a 2.5 s run over 3 workers:\n%s", lines, stderr.String())
+	}
+	if len(res.Timeline) < 2 || len(res.Timeline) > 5 {
+		t.Fatalf("%d timeline points for a 2.5 s run", len(res.Timeline))
+	}
+	var sum int64
+	for _, p := range res.Timeline {
+		sum += p.Sent
+	}
+	if sum != res.Messages.Sent {
+		t.Fatalf("timeline sent adds up to %d, total %d", sum, res.Messages.Sent)
+	}
+	if st, err := os.Stat(hlog); err != nil || st.Size() == 0 {
+		t.Fatalf("--hlog file: %v", err)
+	}
+	if !strings.Contains(stdout.String(), `"established": 30`) {
+		t.Fatalf("stdout is not the JSON result:\n%s", stdout.String())
+	}
+}
+
+// Two segments run side by side (as on two machines) with one --start-at
+// merge into the whole load.
+func TestRunSegmentsMerge(t *testing.T) {
+	url := startServe(t)
+	dir := t.TempDir()
+	startAt := strconv.FormatFloat(float64(time.Now().Add(1500*time.Millisecond).UnixNano())/1e9, 'f', 3, 64)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	errs := make([]bytes.Buffer, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out bytes.Buffer
+			codes[i] = runCmd([]string{url, "-c", "21", "-r", "5", "-d", "2s", "-q", "--pollers", "1",
+				"--segment", fmt.Sprintf("%d/2", i+1), "--start-at", startAt,
+				"-o", filepath.Join(dir, fmt.Sprintf("seg-%d.json", i+1))}, &out, &errs[i])
+		}()
+	}
+	wg.Wait()
+	var parts []*stats.Result
+	for i := range 2 {
+		if codes[i] != exitOK {
+			t.Fatalf("segment %d/2: exit %d\n%s", i+1, codes[i], errs[i].String())
+		}
+		r, err := stats.ReadResultFile(filepath.Join(dir, fmt.Sprintf("seg-%d.json", i+1)))
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		if r.Config.Segment != (stats.Segment{Index: i + 1, Count: 2}) {
+			t.Fatalf("segment %d/2 recorded as %+v", i+1, r.Config.Segment)
+		}
+		if !strings.Contains(errs[i].String(), "waiting until") {
+			t.Fatalf("segment %d/2 did not say it waits for --start-at: %s", i+1, errs[i].String())
+		}
+		parts = append(parts, r)
+	}
+	if parts[0].Connections.Established != 11 || parts[1].Connections.Established != 10 {
+		t.Fatalf("segments established %d and %d, want 11 and 10", parts[0].Connections.Established, parts[1].Connections.Established)
+	}
+	// Both started at --start-at, not when the command was typed.
+	for i, r := range parts {
+		if r.DurationS > 3 {
+			t.Fatalf("segment %d/2 lasted %v s for -d 2s: the wait for --start-at was counted", i+1, r.DurationS)
+		}
+	}
+	all, err := stats.Merge(parts...)
+	if err != nil {
+		t.Fatalf("Merge: %v", err)
+	}
+	if all.Connections.Established != 21 || all.Config.Connections != 21 || all.Messages.Sent != parts[0].Messages.Sent+parts[1].Messages.Sent {
+		t.Fatalf("merged segments: %+v, config connections %d", all.Connections, all.Config.Connections)
+	}
+}
+
+func containsStr(list []string, sub string) bool {
+	for _, s := range list {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
