@@ -41,6 +41,7 @@ var commands = map[string]command{
 	"capacity": {capacityCmd, "find the highest load a target sustains within an SLO: steps, refinement, the knee"},
 	"compare":  {compareCmd, "compare results side by side: every headline figure, differences, which run is better"},
 	"check":    {checkCmd, "validate scenario files and print their plans (phases, flows, expected load) without sending anything"},
+	"probe":    {probeCmd, "check one endpoint step by step (DNS, TCP, TLS, upgrade, message, close, idle cut) and diagnose what fails"},
 	"report":   {reportCmd, "report results: a self-contained HTML page (one run or a comparison), .hgrm, or the text summary"},
 	"serve":    {serveCmd, "run the reference WebSocket target (echo, delay, broadcast, backend ids, wss)"},
 	"version":  {versionCmd, "print the version"},
