@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/wsload/wsload/engine/wsproto"
@@ -83,11 +84,23 @@ type Config struct {
 	// OnInterval receives every interval in order, from one goroutine, the
 	// last one (shorter) when the run ends.
 	OnInterval func(iv *stats.Interval)
+
+	// Plan, when set, runs a scenario instead of the built-in echo flow: its
+	// phases decide how many connections are open over time and its flows
+	// what each connection does (flow.go, control.go). Plan.Override must
+	// have been applied. Left zero, URL, Connections and Duration are taken
+	// from the plan (Connections: its estimated peak, for the pre-flight
+	// check); Rate, Size, Binary and ConnectRate do not apply. Subprotocols,
+	// Compression, InsecureTLS and Header add to the plan's.
+	Plan *scenario.Plan
 }
 
 // validate checks the configuration and fills in defaults. It is the one
 // place options are checked.
 func (c *Config) validate() (*url.URL, error) {
+	if err := c.fromPlan(); err != nil {
+		return nil, err
+	}
 	if c.URL == "" {
 		return nil, errors.New("engine: no target URL")
 	}
@@ -120,6 +133,9 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	if c.Rate < 0 {
 		return nil, fmt.Errorf("engine: message rate must not be negative, got %v", c.Rate)
+	}
+	if c.Plan != nil {
+		c.Rate = 0 // the flows send; no echo grid
 	}
 	if c.Duration <= 0 {
 		return nil, fmt.Errorf("engine: duration must be positive, got %v", c.Duration)
@@ -158,4 +174,33 @@ func setDefault[T int | time.Duration](v *T, def T) {
 	if *v == 0 {
 		*v = def
 	}
+}
+
+// fromPlan fills URL, Connections, Duration and the handshake options from
+// the plan, when there is one.
+func (c *Config) fromPlan() error {
+	p := c.Plan
+	if p == nil {
+		return nil
+	}
+	if len(p.Flows) == 0 || len(p.Phases) == 0 {
+		return errors.New("engine: the scenario plan has no flows or no phases (apply Plan.Override first)")
+	}
+	if c.URL == "" {
+		c.URL = p.Target
+	}
+	if c.Connections == 0 {
+		c.Connections = max(p.Estimate().PeakConnections, 1)
+	}
+	if c.Duration == 0 {
+		c.Duration = p.Duration()
+	}
+	for _, sp := range p.Subprotocols {
+		if !slices.Contains(c.Subprotocols, sp) {
+			c.Subprotocols = append(slices.Clip(c.Subprotocols), sp) // never into the caller's array
+		}
+	}
+	c.Compression = c.Compression || p.Compression
+	c.InsecureTLS = c.InsecureTLS || p.TLS.Insecure
+	return nil
 }

@@ -66,6 +66,10 @@ type conn struct {
 	bk      *stats.Backend
 	bkWait  bool
 	preSent int64
+
+	// fl runs the scenario flow (flow.go); nil for the echo flow. Set
+	// before the connection is shared and never changed.
+	fl *flowState
 }
 
 type handshake struct {
@@ -117,6 +121,27 @@ func (c *conn) failDial(reason string, err error) {
 	if c.nbc != nil {
 		_ = c.nbc.Close()
 	}
+	c.ended()
+}
+
+// ended tells the flow that the socket has ended (state stClosed). mu held.
+func (c *conn) ended() {
+	if c.fl != nil {
+		c.fl.closed(c.e.now())
+	}
+}
+
+// resetForDial makes a closed connection ready to be dialed again (a
+// scenario's reconnect): the same logical connection on a new socket.
+// Callbacks of the old socket are ignored (they carry the old nbio.Conn).
+func (c *conn) resetForDial() {
+	c.state = stDialing
+	c.nbc, c.tc, c.tt, c.hs = nil, nil, nil, nil
+	c.rd.Reset()
+	c.rd.Compression = false
+	c.deflt = false
+	c.code = 0
+	c.bk, c.bkWait, c.preSent = c.e.unknown, false, 0
 }
 
 // attach binds the non-blocking socket to the connection before nbio sees it.
@@ -137,8 +162,12 @@ func (c *conn) sendUpgrade() {
 		return
 	}
 	e := c.e
+	hdr := e.cfg.Header
+	if c.fl != nil && len(e.plan.Headers) > 0 {
+		hdr = c.fl.header(hdr, e.plan.Headers)
+	}
 	hs := &handshake{req: wsproto.Request{
-		URL: e.target, Header: e.cfg.Header, Origin: e.cfg.Origin,
+		URL: e.target, Header: hdr, Origin: e.cfg.Origin,
 		Subprotocols: e.cfg.Subprotocols, Compression: e.cfg.Compression, Key: wsproto.NewKey(),
 	}}
 	c.hs = hs
@@ -177,6 +206,7 @@ func (c *conn) failLocked(reason string, err error) {
 	if c.nbc != nil {
 		_ = c.nbc.Close()
 	}
+	c.ended()
 }
 
 // write sends bytes as they are; mu must be held so frames never interleave
@@ -191,11 +221,11 @@ func (c *conn) write(b []byte) error {
 	return err
 }
 
-// onData handles bytes read by the poller.
-func (c *conn) onData(data []byte) {
+// onData handles bytes read by the poller from nbc.
+func (c *conn) onData(nbc *nbio.Conn, data []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == stClosed {
+	if c.state == stClosed || nbc != c.nbc { // nbc: a socket this connection had before a reconnect
 		return
 	}
 	if c.tc == nil {
@@ -273,11 +303,15 @@ func (c *conn) established() {
 	now := e.now()
 	c.sh.ConnEstablished(time.Duration(now - c.hsStart))
 	c.backendEstablished()
-	if e.estab.Add(1) == int64(e.cfg.Connections) {
+	if e.estab.Add(1) == int64(e.cfg.Connections) && e.plan == nil {
 		e.rampNS.Store(now)
 	}
 	if e.stopping.Load() {
 		c.startCloseLocked(int(e.closing.Load()))
+		return
+	}
+	if c.fl != nil {
+		c.fl.opened(now)
 		return
 	}
 	if e.period > 0 {
@@ -320,6 +354,10 @@ func (c *conn) OnMessage(op wsproto.Opcode, payload []byte) {
 	}
 	now := c.e.now()
 	c.sh.ReceivedFor(c.bk, len(payload))
+	if c.fl != nil {
+		c.fl.message(payload, now)
+		return
+	}
 	id, seq, ok := scenario.ParseID(payload)
 	if !ok || id != c.id {
 		c.sh.Unmatched()
@@ -365,7 +403,11 @@ func (c *conn) OnPing(payload []byte) {
 	}
 }
 
-func (c *conn) OnPong([]byte) {}
+func (c *conn) OnPong([]byte) {
+	if c.fl != nil {
+		c.fl.pong(c.e.now())
+	}
+}
 
 // OnClose handles the server's close frame: the answer to ours, or the
 // server ending the connection (answered, and counted as an error unless the
@@ -403,6 +445,7 @@ func (c *conn) endLocked(code int) {
 	c.state = stClosed
 	c.recClosed(code)
 	_ = c.nbc.Close()
+	c.ended()
 }
 
 // abort drops an open connection after a local failure (e.g. TLS).
@@ -417,10 +460,13 @@ func (c *conn) abort(reason string, err error) {
 	}
 }
 
-// onClosed runs after nbio closed the socket, for any reason.
-func (c *conn) onClosed(err error) {
+// onClosed runs after nbio closed the socket nbc, for any reason.
+func (c *conn) onClosed(nbc *nbio.Conn, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if nbc != c.nbc {
+		return // a socket this connection had before a reconnect
+	}
 	switch c.state {
 	case stHandshaking:
 		reason := "closed_during_handshake"
@@ -445,9 +491,11 @@ func (c *conn) onClosed(err error) {
 		}
 		c.state = stClosed
 		c.recClosed(wsproto.CloseAbnormal)
+		c.ended()
 	case stClosing:
 		c.state = stClosed
 		c.recClosed(c.code)
+		c.ended()
 	}
 }
 
@@ -480,6 +528,12 @@ func (c *conn) isClosed() bool {
 func (c *conn) outstanding() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.fl != nil {
+		if c.fl.awaitingReply() && c.state == stOpen {
+			return 1
+		}
+		return 0
+	}
 	n := 0
 	for _, p := range c.out[c.head:] {
 		if p.sent != 0 {
@@ -511,6 +565,13 @@ func (c *conn) expire(now int64, sh *stats.Shard) {
 func (c *conn) expireAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.fl != nil {
+		if c.fl.awaitingReply() && c.state == stOpen {
+			c.sh.TimedOutFor(c.bk)
+		}
+		c.fl.done = true // a reply arriving now is unmatched, not measured as well
+		return
+	}
 	for i := c.head; i < len(c.out); i++ {
 		if c.out[i].sent != 0 {
 			c.sh.TimedOutFor(c.bk)

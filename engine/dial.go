@@ -34,7 +34,11 @@ func (e *Engine) ramp(ctx context.Context) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for i := range jobs {
-				e.dial(ctx, i, dialers[i%len(dialers)])
+				c := newConn(e, i)
+				e.mu.Lock()
+				e.conns[i] = c
+				e.mu.Unlock()
+				e.dial(ctx, c, dialers[i%len(dialers)])
 			}
 		}()
 	}
@@ -118,16 +122,24 @@ func (e *Engine) netDialers() []*net.Dialer {
 // ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT from linux/in.h.
 const ipBindAddressNoPort = 24
 
-// dial does the blocking part of connection i's handshake and hands the
-// socket to the event loop. It owns one handshake slot, released by the
-// connection when its handshake ends either way.
-func (e *Engine) dial(ctx context.Context, i int, d *net.Dialer) {
-	c := newConn(e, i)
-	e.mu.Lock()
-	e.conns[i] = c
-	e.mu.Unlock()
-	e.dialSh.ConnAttempted()
+// dial does the blocking part of c's handshake and hands the socket to the
+// event loop. The caller has taken one handshake slot; the connection
+// releases it when its handshake ends either way. A scenario connection that
+// was retired or has ended while it waited for a dialer is skipped.
+func (e *Engine) dial(ctx context.Context, c *conn, d *net.Dialer) {
+	c.mu.Lock()
+	if c.state != stDialing || c.fl != nil && c.fl.done {
+		if c.state == stDialing {
+			c.state = stClosed // never dialed: nothing to record
+		}
+		c.mu.Unlock()
+		<-e.sem
+		return
+	}
+	c.slot = true
 	c.hsStart = e.now()
+	c.mu.Unlock()
+	e.dialSh.ConnAttempted()
 
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
 	defer cancel()

@@ -29,11 +29,14 @@ package engine
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -79,6 +82,14 @@ type Engine struct {
 
 	unknown *stats.Backend // connections' backend until known; nil = no per-backend breakdown
 
+	// Scenario runs (control.go, flow.go); plan is nil for the echo flow.
+	plan     *scenario.Plan
+	dq       *dialQueue
+	active   atomic.Int64 // logical connections running (dialing, open, reconnecting)
+	newFails atomic.Int64 // new connections whose first dial failed
+	opened   int          // connections opened so far; controller goroutine only
+	seed     uint64       // of the per-connection random sources
+
 	// holdSend, when set (tests only), runs in the sender before each send:
 	// it lets a test hold the generator back and check that the corrected
 	// latency includes the lateness and the uncorrected one does not.
@@ -118,7 +129,25 @@ func New(cfg Config, rec *stats.Recorder) (*Engine, error) {
 	}
 	if u.Scheme == "wss" {
 		e.tlsCfg = &tls.Config{InsecureSkipVerify: cfg.InsecureTLS, ServerName: u.Hostname(), NextProtos: []string{"http/1.1"}}
+		if p := cfg.Plan; p != nil {
+			if p.TLS.ServerName != "" {
+				e.tlsCfg.ServerName = p.TLS.ServerName
+			}
+			if p.TLS.CAFile != "" {
+				pem, err := os.ReadFile(p.TLS.CAFile)
+				if err != nil {
+					return nil, fmt.Errorf("engine: tls ca_file: %v", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("engine: tls ca_file %s: no PEM certificate in it", p.TLS.CAFile)
+				}
+				e.tlsCfg.RootCAs = pool
+			}
+		}
 	}
+	e.plan = cfg.Plan
+	e.seed = rand.Uint64()
 	e.closing.Store(1000)
 	if cfg.BackendFrom.Enabled() {
 		e.unknown = rec.Backend("")
@@ -183,7 +212,11 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	e.base = time.Now()
 	e.rec.SetStart(e.base)
-	e.conns = make([]*conn, e.cfg.Connections)
+	if e.plan == nil {
+		e.conns = make([]*conn, e.cfg.Connections)
+	} else {
+		e.dq = newDialQueue()
+	}
 	e.sem = make(chan struct{}, e.cfg.HandshakeConcurrency)
 	e.dialSh = e.rec.Shard(e.cfg.Pollers + numSenders(e.cfg.Pollers))
 	e.plain = make([][]byte, e.cfg.Pollers)
@@ -203,7 +236,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); s.run(runCtx) }()
 	}
 	dialDone := make(chan struct{})
-	go func() { defer close(dialDone); e.ramp(runCtx) }()
+	go func() {
+		defer close(dialDone)
+		if e.plan != nil {
+			e.control(runCtx)
+		} else {
+			e.ramp(runCtx)
+		}
+	}()
 
 	<-runCtx.Done()
 	interrupted := ctx.Err() != nil
@@ -314,7 +354,7 @@ func (e *Engine) forEachConn(f func(c *conn)) {
 
 // drain waits, up to the reply timeout, for replies to messages already sent.
 func (e *Engine) drain(ctx context.Context) {
-	if e.period == 0 {
+	if e.period == 0 && e.plan == nil {
 		return
 	}
 	deadline := time.Now().Add(e.cfg.ReplyTimeout)
@@ -366,12 +406,12 @@ func (e *Engine) onData(nbc *nbio.Conn, data []byte) {
 		_ = nbc.Close()
 		return
 	}
-	c.onData(data)
+	c.onData(nbc, data)
 }
 
 // onClose is nbio's close callback (asynchronous, after the fd is closed).
 func (e *Engine) onClose(nbc *nbio.Conn, err error) {
 	if c, ok := nbc.Session().(*conn); ok {
-		c.onClosed(err)
+		c.onClosed(nbc, err)
 	}
 }

@@ -18,11 +18,13 @@ type sender struct {
 	e  *Engine
 	sh *stats.Shard
 
-	mu    sync.Mutex
-	added []due         // handed over by pollers, merged into q by run
-	wake  chan struct{} // capacity 1: "added is not empty"
+	mu      sync.Mutex
+	added   []due         // handed over by pollers, merged into q by run
+	retimed []*flowState  // scenario flows whose timer changed (flowtimer.go)
+	wake    chan struct{} // capacity 1: "added or retimed is not empty"
 
 	q       dueHeap
+	fq      flowHeap // scenario flows' timers, one entry per flow at most
 	payload []byte
 	frame   []byte
 	comp    *wsproto.Compressor // only when compression is negotiated somewhere
@@ -65,12 +67,19 @@ func (s *sender) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var added []due
+	var retimed []*flowState
 	for {
 		s.mu.Lock()
 		added, s.added = s.added, added[:0]
+		retimed, s.retimed = s.retimed, retimed[:0]
 		s.mu.Unlock()
 		for _, d := range added {
 			heap.Push(&s.q, d)
+		}
+		s.retime(retimed)
+		clear(retimed) // drop the pointers: a finished flow's connection can be collected
+		if !s.fireFlows(ctx) {
+			return
 		}
 		now := s.e.now()
 		for len(s.q) > 0 && s.q[0].at <= now {
@@ -89,6 +98,9 @@ func (s *sender) run(ctx context.Context) {
 		wait := time.Hour
 		if len(s.q) > 0 {
 			wait = time.Duration(s.q[0].at - now)
+		}
+		if len(s.fq) > 0 {
+			wait = min(wait, time.Duration(s.fq[0].hat-now))
 		}
 		timer.Reset(wait)
 		select {

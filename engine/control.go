@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/wsload/wsload/scenario"
+)
+
+// The load over time of a scenario run. A controller wakes every
+// controlTick and compares what the plan's phase wants with what is running:
+//
+//   - A connections phase wants Phase.ConnectionsAt(elapsed) logical
+//     connections (Engine.active: dialing, open, or between a reconnect's
+//     attempts). Fewer: new connections are dialed, so a connection whose
+//     flow ended is replaced and the level holds. More: the newest are
+//     retired, closed with 1000, which counts as a normal close.
+//   - An arrivals phase dials Phase.ArrivalsBy(elapsed) connections in all,
+//     whatever is open; each runs its flow to the end and closes (churn).
+//     Connections left from earlier phases are neither replaced nor retired.
+//
+// Connections are numbered in dial order (Config.FirstID onwards); the
+// number picks the flow (Plan.FlowIndex) and the CSV row (Plan.Data.Row).
+// When new connections fail and none succeed, refilling a level backs off
+// (controlTick doubling up to about a second), so a refusing target sees a
+// slowing trickle rather than a reconnect storm; arrivals keep their rate.
+const controlTick = 10 * time.Millisecond
+
+// maxRefillBackoff caps the backoff's doublings: controlTick << 7 ≈ 1.3 s.
+const maxRefillBackoff = 7
+
+// dialQueue hands connections to the dialer goroutines in order, without
+// blocking whoever queues (the controller, or a flow's timer asking for a
+// reconnect).
+type dialQueue struct {
+	mu    sync.Mutex
+	q     []*conn
+	ready chan struct{} // capacity 1: "q may not be empty"
+}
+
+func newDialQueue() *dialQueue { return &dialQueue{ready: make(chan struct{}, 1)} }
+
+func (d *dialQueue) push(c *conn) {
+	d.mu.Lock()
+	d.q = append(d.q, c)
+	d.mu.Unlock()
+	select {
+	case d.ready <- struct{}{}:
+	default:
+	}
+}
+
+// pop waits for the next connection; false when ctx is done.
+func (d *dialQueue) pop(ctx context.Context) (*conn, bool) {
+	for {
+		d.mu.Lock()
+		if len(d.q) > 0 {
+			c := d.q[0]
+			d.q[0] = nil
+			d.q = d.q[1:]
+			more := len(d.q) > 0
+			d.mu.Unlock()
+			if more {
+				select {
+				case d.ready <- struct{}{}:
+				default:
+				}
+			}
+			return c, true
+		}
+		d.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-d.ready:
+		}
+	}
+}
+
+// control runs the plan's phases until ctx is done, then waits for its
+// dialers.
+func (e *Engine) control(ctx context.Context) {
+	var wg sync.WaitGroup
+	dialers := e.netDialers()
+	for w := 0; w < e.dialWorkers(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, ok := e.dq.pop(ctx)
+				if !ok {
+					return
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case e.sem <- struct{}{}:
+				}
+				if e.fdLimit.Load() {
+					c.mu.Lock()
+					if c.fl.wait == waitDial || c.fl.wait == waitStart {
+						c.fl.done = true
+						c.fl.leave()
+					}
+					c.mu.Unlock()
+					<-e.sem
+					continue
+				}
+				e.dial(ctx, c, dialers[int(c.id)%len(dialers)])
+			}
+		}()
+	}
+	defer wg.Wait()
+
+	t := time.NewTicker(controlTick)
+	defer t.Stop()
+	var (
+		arrPhase          *scenario.Phase
+		arrived           int64
+		holdUntil         int64
+		streak            int
+		lastFail, lastEst int64
+		lastCompact       int64
+	)
+	for {
+		now := e.now()
+		elapsed := time.Duration(now)
+		if ph, ok := e.plan.PhaseAt(elapsed); ok && !e.fdLimit.Load() {
+			switch ph.Kind {
+			case scenario.PhaseConnections:
+				want := int64(ph.ConnectionsAt(elapsed - ph.Start))
+				live := e.active.Load()
+				switch {
+				case live > want:
+					e.retire(live - want)
+				case live < want && now >= holdUntil:
+					for ; live < want; live++ {
+						e.open()
+					}
+				}
+			case scenario.PhaseArrivals:
+				if ph != arrPhase {
+					arrPhase, arrived = ph, 0
+				}
+				for by := ph.ArrivalsBy(elapsed - ph.Start); arrived < by; arrived++ {
+					e.open()
+				}
+			}
+		}
+		fails, est := e.newFails.Load(), e.estab.Load()
+		switch {
+		case est > lastEst:
+			streak, holdUntil = 0, 0
+		case fails > lastFail:
+			streak = min(streak+1, maxRefillBackoff)
+			holdUntil = now + int64(controlTick)<<streak
+		}
+		lastFail, lastEst = fails, est
+		if now-lastCompact >= int64(time.Second) {
+			e.compact()
+			lastCompact = now
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// open starts a new logical connection: registered, counted, queued to dial.
+// Controller goroutine only.
+func (e *Engine) open() {
+	c := newConn(e, e.opened)
+	e.opened++
+	c.slot = false // a dialer takes the slot
+	c.fl = newFlowState(c, e.plan)
+	e.active.Add(1)
+	e.mu.Lock()
+	e.conns = append(e.conns, c)
+	e.mu.Unlock()
+	e.dq.push(c)
+}
+
+// retire closes the n newest logical connections (a ramp down).
+func (e *Engine) retire(n int64) {
+	e.mu.Lock()
+	conns := e.conns
+	e.mu.Unlock()
+	for i := len(conns) - 1; i >= 0 && n > 0; i-- {
+		c := conns[i]
+		c.mu.Lock()
+		if c.fl.live {
+			c.fl.retire()
+			n--
+		}
+		c.mu.Unlock()
+	}
+}
+
+// compact drops connections that are over for good from the registry, so
+// that a long run with churn does not keep every connection it ever made.
+func (e *Engine) compact() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	keep := make([]*conn, 0, len(e.conns))
+	for _, c := range e.conns {
+		c.mu.Lock()
+		over := c.state == stClosed && c.fl.done && !c.fl.live
+		c.mu.Unlock()
+		if !over {
+			keep = append(keep, c)
+		}
+	}
+	e.conns = keep
+}
