@@ -18,7 +18,10 @@ import (
 //     retired, closed with 1000, which counts as a normal close.
 //   - An arrivals phase dials Phase.ArrivalsBy(elapsed) connections in all,
 //     whatever is open; each runs its flow to the end and closes (churn).
-//     Connections left from earlier phases are neither replaced nor retired.
+//     Arrivals are not part of any level: a later connections phase neither
+//     counts nor retires them (`connections: 0` after an arrivals phase lets
+//     the last arrivals finish), and the level's connections stay open,
+//     without being replaced, during an arrivals phase.
 //
 // Connections are numbered in dial order (Config.FirstID onwards); the
 // number picks the flow (Plan.FlowIndex) and the CSV row (Plan.Data.Row).
@@ -136,7 +139,7 @@ func (e *Engine) control(ctx context.Context) {
 					e.retire(live - want)
 				case live < want && now >= holdUntil:
 					for ; live < want; live++ {
-						e.open()
+						e.open(false)
 					}
 				}
 			case scenario.PhaseArrivals:
@@ -144,7 +147,7 @@ func (e *Engine) control(ctx context.Context) {
 					arrPhase, arrived = ph, 0
 				}
 				for by := ph.ArrivalsBy(elapsed - ph.Start); arrived < by; arrived++ {
-					e.open()
+					e.open(true)
 				}
 			}
 		}
@@ -169,14 +172,17 @@ func (e *Engine) control(ctx context.Context) {
 	}
 }
 
-// open starts a new logical connection: registered, counted, queued to dial.
-// Controller goroutine only.
-func (e *Engine) open() {
+// open starts a new logical connection: registered, counted in the level
+// unless it is an arrival, queued to dial. Controller goroutine only.
+func (e *Engine) open(arrival bool) {
 	c := newConn(e, e.opened)
 	e.opened++
 	c.slot = false // a dialer takes the slot
 	c.fl = newFlowState(c, e.plan)
-	e.active.Add(1)
+	if !arrival {
+		c.fl.live = true
+		e.active.Add(1)
+	}
 	e.mu.Lock()
 	e.conns = append(e.conns, c)
 	e.mu.Unlock()

@@ -71,7 +71,7 @@ type flowState struct {
 	reconnWait bool           // closing before the reconnect's backoff
 	attempt    int            // failed attempts of this reconnect
 
-	live bool // counted in Engine.active (a logical connection of the plan)
+	live bool // counted in Engine.active: a running connection of a level (not an arrival)
 	done bool // the flow ended or was stopped: nothing more runs
 
 	timerAt     int64 // under the mutex: when to call timer; 0 none (flowtimer.go)
@@ -129,7 +129,7 @@ func newFlowState(c *conn, p *scenario.Plan) *flowState {
 	f := &flowState{
 		c: c, flow: fl, snd: e.senders[int(c.id)%len(e.senders)],
 		rng:  rand.New(rand.NewPCG(id, e.seed)),
-		live: true, wait: waitStart, hidx: -1,
+		wait: waitStart, hidx: -1,
 		keep: hasCapture(fl.Steps),
 	}
 	f.vars = scenario.Vars{Conn: id, Rand: f.rng, Row: p.Data.Row(id)}
@@ -355,7 +355,9 @@ func (f *flowState) closed(now int64) {
 	}
 	switch f.wait {
 	case waitStart: // the first dial failed: the logical connection never started
-		e.newFails.Add(1)
+		if f.live {
+			e.newFails.Add(1)
+		}
 		f.done = true
 		f.leave()
 		return
