@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 
 	"context"
 	"github.com/wsload/wsload/internal/testenv"
@@ -224,5 +226,261 @@ flows:
 	// Sends follow the capture's spacing: none is late by more than a few ms.
 	if lag := r.Latency.SendLag; lag.MaxUS > 50_000 {
 		t.Fatalf("send lag %+v", lag)
+	}
+}
+
+// TestFanOut2000 measures one-to-many delivery: one publisher, 2,000
+// subscribers of a broadcast server; each stamped message is measured at
+// every subscriber from the publisher's stamp.
+func TestFanOut2000(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2,000 connections")
+	}
+	url := startServer(t, server.Config{Broadcast: true}).URL()
+	const conns = 2001
+	p := plan(t, url, `
+phases: [{connections: 2001, duration: 4s}]
+flows:
+  - name: subscriber
+    weight: 2000
+    steps:
+      - repeat:
+          steps:
+            - expect: {stamped: true, timeout: 10s}
+              name: fanout
+  - name: publisher
+    weight: 1
+    steps:
+      - sleep: 2s                 # everyone is subscribed by then
+      - repeat:
+          count: 3
+          rate: 4
+          steps:
+            - send: {json: {type: news}, stamp: true}
+      - sleep: 10s                # stay: a flow that ends is replaced
+`)
+	pubs := 0
+	for id := range conns {
+		if p.Flows[p.FlowIndex(uint64(id))].Name == "publisher" {
+			pubs++
+		}
+	}
+	if pubs != 1 {
+		t.Fatalf("%d publishers among %d connections, want 1", pubs, conns)
+	}
+	r, eng := runPlan(t, p, func(c *Config) { c.ExtraFDs = conns })
+	noErrors(t, r, eng)
+	if r.Connections.Established != conns {
+		t.Fatalf("connections %+v", r.Connections)
+	}
+	f := r.Latency.Steps["fanout"].Corrected
+	if r.Messages.Sent != 3 || f.Count != 3*(conns-1) {
+		t.Fatalf("%d messages published, %d deliveries measured, want %d", r.Messages.Sent, f.Count, 3*(conns-1))
+	}
+	if f.P50US <= 0 || f.P99US < f.P50US || f.MaxUS > 2_000_000 {
+		t.Fatalf("fan-out latency %+v", f)
+	}
+	t.Logf("fan-out to %d subscribers: p50 %dµs p90 %dµs p99 %dµs max %dµs", conns-1, f.P50US, f.P90US, f.P99US, f.MaxUS)
+}
+
+// TestCoordinatedOmission: a send→expect loop at 20/s per connection against
+// a server that stalls 400 ms every second. During a stall the loop cannot
+// send (it waits for the reply), so the iterations due meanwhile go out late.
+// Corrected latency (from the intended time) shows the stall in every one of
+// them; uncorrected latency (from the actual send) in only the first.
+func TestCoordinatedOmission(t *testing.T) {
+	url := startServer(t, server.Config{Stall: server.Stall{Every: time.Second, For: 400 * time.Millisecond}}).URL()
+	p := plan(t, url, `
+phases: [{connections: 5, duration: 3s}]
+flows:
+  - name: loop
+    steps:
+      - repeat:
+          rate: 20
+          steps:
+            - send: "ping ${seq}"
+            - expect: {contains: ping, timeout: 5s}
+              name: rtt
+`)
+	r, eng := runPlan(t, p, nil)
+	noErrors(t, r, eng)
+	s := r.Latency.Steps["rtt"]
+	c, u := s.Corrected, s.Uncorrected
+	t.Logf("corrected p50 %d p90 %d p99 %d µs; uncorrected p50 %d p90 %d p99 %d µs; send lag p90 %d µs",
+		c.P50US, c.P90US, c.P99US, u.P50US, u.P90US, u.P99US, r.Latency.SendLag.P90US)
+	if c.Count < 150 || c.Count != u.Count {
+		t.Fatalf("counts %d and %d", c.Count, u.Count)
+	}
+	// Two stalls of 400 ms in 3 s: about a quarter of the iterations were
+	// due during one, so p90 corrected is well over 100 ms; uncorrected, only
+	// one message per connection and stall waited (2 %), so its p90 is small.
+	if c.P90US < 100_000 || u.P90US > 50_000 || c.MaxUS < 350_000 {
+		t.Fatalf("corrected and uncorrected should be apart: %+v vs %+v", c, u)
+	}
+	// The late sends are reported as send lag.
+	if lag := r.Latency.SendLag; lag.P90US < 100_000 || lag.Count != r.Messages.Sent {
+		t.Fatalf("send lag %+v", lag)
+	}
+}
+
+func TestExpectTimeout(t *testing.T) {
+	url := startServer(t, server.Config{}).URL()
+	for _, tc := range []struct {
+		onTimeout string
+		wantNext  bool
+	}{{"continue", true}, {"fail", false}} {
+		t.Run(tc.onTimeout, func(t *testing.T) {
+			p := plan(t, url, `
+phases: [{arrivals: 3, duration: 1s}, {connections: 0, duration: 1s}]
+flows:
+  - name: f
+    steps:
+      - send: one
+      - expect: {contains: never, timeout: 300ms, on_timeout: `+tc.onTimeout+`}
+        name: missed
+      - send: two
+      - expect: {contains: two, timeout: 1s}
+        name: next
+`)
+			r, eng := runPlan(t, p, nil)
+			noErrors(t, r, eng, "expect_timeout")
+			if r.Errors["expect_timeout"] != 3 || r.Messages.TimedOut != 3 || stepCount(r, "missed") != 0 {
+				t.Fatalf("errors %v, timed out %d", r.Errors, r.Messages.TimedOut)
+			}
+			if s := eng.SampleErrors()["expect_timeout"]; !strings.Contains(s, "missed") || !strings.Contains(s, "300ms") {
+				t.Fatalf("sample %q should name the step and its timeout", s)
+			}
+			want := int64(0)
+			if tc.wantNext {
+				want = 3
+			}
+			if n := stepCount(r, "next"); n != want {
+				t.Fatalf("next step measured %d times, want %d", n, want)
+			}
+			// Either way the flow ends normally: close 1000.
+			if r.CloseCodes[1000] != 3 {
+				t.Fatalf("close codes %v", r.CloseCodes)
+			}
+		})
+	}
+}
+
+func TestStrictFlow(t *testing.T) {
+	url := startServer(t, server.Config{}).URL()
+	for _, strict := range []bool{false, true} {
+		p := plan(t, url, fmt.Sprintf(`
+phases: [{arrivals: 2, duration: 1s}, {connections: 0, duration: 500ms}]
+flows:
+  - name: f
+    strict: %v
+    steps:
+      - send: hello
+      - send: world
+      - expect: {contains: world, timeout: 1s}
+`, strict))
+		r, eng := runPlan(t, p, nil)
+		// The echo of "hello" is not what the expect waits for.
+		if strict {
+			noErrors(t, r, eng, "unexpected_message")
+			if r.Errors["unexpected_message"] != 2 || r.Messages.Unmatched != 0 || !strings.Contains(eng.SampleErrors()["unexpected_message"], "hello") {
+				t.Fatalf("strict: errors %v unmatched %d sample %q", r.Errors, r.Messages.Unmatched, eng.SampleErrors()["unexpected_message"])
+			}
+		} else {
+			noErrors(t, r, eng)
+			if r.Messages.Unmatched != 2 {
+				t.Fatalf("not strict: unmatched %d", r.Messages.Unmatched)
+			}
+		}
+	}
+}
+
+// TestCaptureIntoTemplate logs in, captures a token from the reply (the echo
+// returns the request, which carries a token made from the connection
+// number) and sends it back in the next message.
+func TestCaptureIntoTemplate(t *testing.T) {
+	url := startServer(t, server.Config{}).URL()
+	p := plan(t, url, `
+phases: [{arrivals: 5, duration: 1s}, {connections: 0, duration: 500ms}]
+flows:
+  - name: f
+    steps:
+      - send: {json: {op: login, session: {token: "tok-${conn}-${rand.str 8}"}}}
+      - expect: {json: {op: login}, timeout: 1s, capture: {token: {json: session.token}}}
+      - capture: {var: who, regex: 'tok-(\d+)-'}
+      - send: {json: {op: subscribe, token: "${var.token}", conn: "${var.who}"}}
+      - expect: {regex: '"token":"tok-(\d+)-[a-zA-Z0-9]{8}","conn":"\d+"', timeout: 1s}
+        name: subscribed
+      - send: "${var.who}=${conn}"
+      - expect: {regex: '^(\d+)=(\d+)$', timeout: 1s}
+        name: same
+`)
+	r, eng := runPlan(t, p, nil)
+	noErrors(t, r, eng)
+	if stepCount(r, "subscribed") != 5 || stepCount(r, "same") != 5 {
+		t.Fatalf("steps %v", r.Latency.Steps)
+	}
+}
+
+// TestCaptureTokenChecked: the captured value must be the connection's own
+// (the last expect only matches "N=N").
+func TestCaptureTokenChecked(t *testing.T) {
+	url := startServer(t, server.Config{}).URL()
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, fmt.Sprintf("%d=%d", i, i))
+	}
+	p := plan(t, url, `
+phases: [{arrivals: 5, duration: 1s}, {connections: 0, duration: 500ms}]
+flows:
+  - name: f
+    steps:
+      - send: "id:${conn}"
+      - expect: {regex: '^id:\d+$', capture: {me: {regex: 'id:(\d+)'}}, timeout: 1s}
+      - send: "${var.me}=${conn}"
+      - expect: {regex: '^(`+strings.Join(ids, "|")+`)$', timeout: 1s}
+        name: own
+`)
+	r, eng := runPlan(t, p, nil)
+	noErrors(t, r, eng)
+	if stepCount(r, "own") != 5 {
+		t.Fatalf("own token matched %d times of 5; steps %v", stepCount(r, "own"), r.Latency.Steps)
+	}
+}
+
+// TestSleepDistributions measures sleeps through a mark on the sleep: the
+// expect after it measures from the sleep's start, so its latency is the
+// think time plus one echo.
+func TestSleepDistributions(t *testing.T) {
+	url := startServer(t, server.Config{}).URL()
+	for _, tc := range []struct {
+		sleep              string
+		minMS, meanMS, max int64 // ms; mean within ±35 %
+	}{
+		{"50ms", 50, 50, 80},
+		{"{uniform: [20ms, 80ms]}", 20, 50, 110},
+		{"{exponential: 40ms, max: 120ms}", 0, 40, 150},
+	} {
+		t.Run(tc.sleep, func(t *testing.T) {
+			p := plan(t, url, `
+phases: [{connections: 10, duration: 2s}]
+flows:
+  - name: f
+    steps:
+      - repeat:
+          steps:
+            - sleep: `+tc.sleep+`
+              mark: think
+            - send: x
+            - expect: {contains: x, since: think, timeout: 1s}
+              name: slept
+`)
+			r, eng := runPlan(t, p, nil)
+			noErrors(t, r, eng)
+			l := r.Latency.Steps["slept"].Corrected
+			mean := int64(l.MeanUS / 1000)
+			if l.Count < 150 || l.MinUS < tc.minMS*1000 || l.MaxUS > tc.max*1000 || mean < tc.meanMS*65/100 || mean > tc.meanMS*135/100 {
+				t.Fatalf("sleep %s: %d samples, min %dµs mean %dms max %dµs", tc.sleep, l.Count, l.MinUS, mean, l.MaxUS)
+			}
+		})
 	}
 }
