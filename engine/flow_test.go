@@ -2,8 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"context"
 	"github.com/wsload/wsload/internal/testenv"
@@ -482,5 +485,252 @@ flows:
 				t.Fatalf("sleep %s: %d samples, min %dµs mean %dms max %dµs", tc.sleep, l.Count, l.MinUS, mean, l.MaxUS)
 			}
 		})
+	}
+}
+
+// TestPhasesFollowTargets ramps up, holds and ramps down, and checks the
+// open connections at the end of every 100 ms interval against the plan.
+func TestPhasesFollowTargets(t *testing.T) {
+	url := startServer(t, server.Config{}).URL()
+	p := plan(t, url, `
+phases:
+  - {connections: {from: 0, to: 60}, duration: 1s}
+  - {connections: 60, duration: 500ms}
+  - {connections: {from: 60, to: 20}, duration: 1s}
+  - {connections: 20, duration: 500ms}
+flows:
+  - name: idle
+    steps:
+      - repeat:
+          steps:
+            - sleep: 1s
+`)
+	var mu sync.Mutex
+	var ivs []*stats.Interval
+	agg := stats.NewAggregate(time.Now())
+	cfg := Config{Plan: p, Interval: 100 * time.Millisecond, OnInterval: func(iv *stats.Interval) {
+		mu.Lock()
+		ivs = append(ivs, iv)
+		agg.Add(iv)
+		mu.Unlock()
+	}}
+	eng, err := New(cfg, stats.NewRecorder(Shards(cfg)))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := eng.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	start := ivs[0].Start
+	for _, iv := range ivs[:len(ivs)-1] {
+		elapsed := iv.End.Sub(start)
+		ph, ok := p.PhaseAt(elapsed)
+		if !ok {
+			continue
+		}
+		want := int64(ph.ConnectionsAt(elapsed - ph.Start))
+		// A ramp's connections take a tick (10 ms) and a handshake to open.
+		slack := int64(4)
+		if got := iv.Open; got > want+1 || got < want-slack {
+			t.Fatalf("at %v: %d open, want %d", elapsed.Round(time.Millisecond), got, want)
+		}
+	}
+	r := agg.Result(stats.Header{})
+	// The ramp down closed 40 connections normally; the rest closed at the end.
+	if c := r.Connections; c.Established != 60 || c.PeakOpen != 60 || r.CloseCodes[1000] != 60 || len(r.Errors) != 0 {
+		t.Fatalf("connections %+v codes %v errors %v", c, r.CloseCodes, r.Errors)
+	}
+}
+
+// TestArrivalsChurn: each arrival runs its flow and leaves; the open count
+// stays near rate × flow length, and every connection closes normally.
+func TestArrivalsChurn(t *testing.T) {
+	url := startServer(t, server.Config{}).URL()
+	p := plan(t, url, `
+phases: [{arrivals: 50, duration: 1s}, {connections: 0, duration: 700ms}]
+flows:
+  - name: visit
+    steps:
+      - send: hi
+      - expect: {contains: hi, timeout: 1s}
+        name: hi
+      - sleep: 200ms
+`)
+	r, eng := runPlan(t, p, nil)
+	noErrors(t, r, eng)
+	c := r.Connections
+	if c.Established != 50 || c.Closed != 50 || r.CloseCodes[1000] != 50 || stepCount(r, "hi") != 50 {
+		t.Fatalf("connections %+v codes %v hi %d", c, r.CloseCodes, stepCount(r, "hi"))
+	}
+	// 50/s for 0.2 s each: about 10 open at once, never all 50.
+	if c.PeakOpen < 5 || c.PeakOpen > 25 {
+		t.Fatalf("peak open %d, want about 10", c.PeakOpen)
+	}
+	if last := r.Timeline[len(r.Timeline)-1]; last.Open != 0 {
+		t.Fatalf("%d still open at the end", last.Open)
+	}
+}
+
+// TestReconnectAfterServerClose: npm ws drops every connection 300 ms after
+// it opened (no close frame). The flow goes on at its reconnect step.
+func TestReconnectAfterServerClose(t *testing.T) {
+	url := testenv.NodeWS(t, "close-after", "--after-ms", "300")
+	p := plan(t, url, `
+phases: [{connections: 2, duration: 2500ms}]
+flows:
+  - name: f
+    steps:
+      - repeat:
+          steps:
+            - send: "hi ${conn}"
+            - expect: {contains: hi, timeout: 1s}
+              name: hi
+            - expect: {contains: never, timeout: 5s}   # the server drops us first
+            - reconnect: {min: 50ms, max: 200ms, jitter: 0.5}
+              name: back
+`)
+	r, eng := runPlan(t, p, nil)
+	noErrors(t, r, eng, "closed_abnormally")
+	back := r.Latency.Steps["back"]
+	// Each cycle: 300 ms open, then 25-50 ms of backoff and a handshake.
+	if back.Corrected.Count < 8 || r.Connections.Established != back.Corrected.Count+2 {
+		t.Fatalf("%d reconnects, %d established", back.Corrected.Count, r.Connections.Established)
+	}
+	if r.Errors["closed_abnormally"] < back.Corrected.Count || stepCount(r, "hi") < back.Corrected.Count {
+		t.Fatalf("errors %v, hi %d", r.Errors, stepCount(r, "hi"))
+	}
+	// The reconnect's corrected figure includes the backoff, the
+	// uncorrected one only the successful handshake.
+	if back.Corrected.MinUS < 25_000 || back.Uncorrected.MaxUS > back.Corrected.MaxUS {
+		t.Fatalf("reconnect latency %+v / %+v", back.Corrected, back.Uncorrected)
+	}
+	// Only two logical connections: a reconnect is not a new one.
+	if r.Connections.PeakOpen != 2 {
+		t.Fatalf("peak open %d", r.Connections.PeakOpen)
+	}
+}
+
+// TestReconnectStep: a flow closes with its own code and reconnects.
+func TestReconnectStep(t *testing.T) {
+	url := startServer(t, server.Config{}).URL()
+	p := plan(t, url, `
+phases: [{arrivals: 2, duration: 1s}, {connections: 0, duration: 1s}]
+flows:
+  - name: f
+    steps:
+      - send: a
+      - expect: {contains: a, timeout: 1s}
+      - close: {code: 4000, reason: later}
+      - reconnect: {min: 20ms, max: 40ms}
+        name: again
+      - send: b
+      - expect: {contains: b, timeout: 1s}
+        name: b
+`)
+	r, eng := runPlan(t, p, nil)
+	noErrors(t, r, eng)
+	if r.CloseCodes[4000] != 2 || r.CloseCodes[1000] != 2 || stepCount(r, "again") != 2 || stepCount(r, "b") != 2 {
+		t.Fatalf("codes %v steps %v", r.CloseCodes, r.Latency.Steps)
+	}
+}
+
+func TestFlowTLSAndCompression(t *testing.T) {
+	s := startServer(t, server.Config{TLSSelfSigned: true})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, s.CertificatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const flow = `
+flows:
+  - name: f
+    steps:
+      - repeat:
+          rate: 10
+          steps:
+            - send: "x ${seq}"
+            - expect: {contains: x, timeout: 1s}
+              name: rtt
+`
+	for _, tlsOpts := range []string{"{insecure: true}", "{ca_file: " + ca + "}", "{ca_file: " + ca + ", server_name: localhost}"} {
+		r, eng := runPlan(t, plan(t, s.URL(), "phases: [{connections: 3, duration: 1s}]\ntls: "+tlsOpts+flow), nil)
+		noErrors(t, r, eng)
+		if r.Connections.Established != 3 || stepCount(r, "rtt") < 20 {
+			t.Fatalf("tls %s: %+v rtt %d", tlsOpts, r.Connections, stepCount(r, "rtt"))
+		}
+	}
+	// The certificate does not name example.com.
+	r, _ := runPlan(t, plan(t, s.URL(), "phases: [{connections: 2, duration: 500ms}]\ntls: {ca_file: "+ca+", server_name: example.com}"+flow), nil)
+	if r.Connections.Established != 0 || r.Errors["tls"] == 0 {
+		t.Fatalf("wrong server name accepted: %+v %v", r.Connections, r.Errors)
+	}
+
+	// permessage-deflate against npm ws.
+	url := testenv.NodeWS(t, "echo", "--deflate")
+	r, eng := runPlan(t, plan(t, url, "phases: [{connections: 3, duration: 1s}]\ncompression: true"+flow), nil)
+	noErrors(t, r, eng)
+	deflate := 0
+	eng.forEachConn(func(c *conn) {
+		if c.deflt {
+			deflate++
+		}
+	})
+	if deflate != 3 {
+		t.Fatalf("permessage-deflate negotiated on %d of 3 connections", deflate)
+	}
+	if stepCount(r, "rtt") < 20 || stepCount(r, "rtt") != r.Messages.Received {
+		t.Fatalf("compressed: rtt %d received %d", stepCount(r, "rtt"), r.Messages.Received)
+	}
+}
+
+// TestReconnectGivesUp: the target goes away; each flow's reconnect tries
+// its attempts and gives up; refilling the level backs off meanwhile.
+func TestReconnectGivesUp(t *testing.T) {
+	s := startServer(t, server.Config{})
+	p := plan(t, s.URL(), `
+phases: [{connections: 2, duration: 2s}]
+flows:
+  - name: f
+    steps:
+      - repeat:
+          steps:
+            - expect: {contains: never, timeout: 10s}
+            - reconnect: {min: 20ms, max: 40ms, attempts: 3}
+`)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		_ = s.Shutdown(context.Background())
+	}()
+	// While the server shuts down, an attempt may also be reset or hang: a
+	// short handshake timeout turns a hang into a failed attempt.
+	r, eng := runPlan(t, p, func(c *Config) { c.HandshakeTimeout = 200 * time.Millisecond })
+	transient := []string{"reset", "timeout", "closed_during_handshake", "http_503"}
+	noErrors(t, r, eng, append(transient, "server_close_1001", "refused", "reconnect_gave_up")...)
+	if r.Errors["reconnect_gave_up"] != 2 || r.Errors["server_close_1001"] != 2 {
+		t.Fatalf("errors %v", r.Errors)
+	}
+	// 2 × 3 attempts, then new connections to refill the level, backing
+	// off: tens of attempts in 1.5 s, not the hundreds of a 10 ms loop.
+	if n := r.Connections.Failed; n < 6 || n > 40 {
+		t.Fatalf("%d failed attempts; errors %v", n, r.Errors)
+	}
+}
+
+func TestPing(t *testing.T) {
+	url := testenv.NodeWS(t, "echo")
+	p := plan(t, url, `
+phases: [{connections: 4, duration: 1s}]
+flows:
+  - name: f
+    steps:
+      - repeat:
+          rate: 20
+          steps:
+            - ping: {data: "p${seq}", timeout: 500ms}
+              name: pong
+`)
+	r, eng := runPlan(t, p, nil)
+	noErrors(t, r, eng)
+	if n := stepCount(r, "pong"); n < 60 || r.Messages.Sent != 0 {
+		t.Fatalf("%d pongs, %d messages", n, r.Messages.Sent)
 	}
 }
