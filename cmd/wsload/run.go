@@ -60,15 +60,18 @@ type runOptions struct {
 	slo         slo.Spec // parsed --slo; empty = no objectives
 
 	spread spreadOptions // --procs, --segment, --start-at, --worker (procs.go)
+
+	target string // --target: replaces a scenario's target (runscenario.go)
 }
 
 func runFlags(o *runOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	c := &o.cfg
-	fs.IntVarP(&c.Connections, "connections", "c", engine.DefaultConnections, "concurrent connections to open and hold")
+	fs.IntVarP(&c.Connections, "connections", "c", engine.DefaultConnections, "concurrent connections to open and hold (with a scenario: its peak, scaling its connections phases)")
 	fs.Float64Var(&c.ConnectRate, "connect-rate", 0, "new connections per second, in total (0 = as fast as the target accepts, bounded by --handshake-concurrency)")
 	fs.IntVar(&c.HandshakeConcurrency, "handshake-concurrency", engine.DefaultHandshakeConcurrency, "most handshakes (connect + TLS + upgrade) in flight at once")
-	fs.DurationVarP(&c.Duration, "duration", "d", engine.DefaultDuration, "length of the whole run, ramp included")
+	fs.DurationVarP(&c.Duration, "duration", "d", engine.DefaultDuration, "length of the whole run, ramp included (with a scenario: scales its phases)")
+	fs.StringVar(&o.target, "target", "", "with a scenario file: the target URL replacing the file's (ws:// or wss://)")
 	fs.Float64VarP(&c.Rate, "rate", "r", engine.DefaultRate, "messages per second PER CONNECTION, sent on schedule whether or not replies came (0 = hold connections idle)")
 	fs.IntVar(&c.Size, "size", engine.DefaultSize, "message payload bytes (the first 28 text / 16 binary bytes carry the message id)")
 	fs.BoolVar(&c.Binary, "binary", false, "send binary frames instead of text")
@@ -98,7 +101,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := runFlags(&o)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload run [URL] [flags]\n\nLoad-tests a WebSocket target with the echo flow: every connection sends\n--rate messages per second and measures each reply's round trip.\n\n%s%s\nFlags:\n%s", runExamples, spreadExamples, fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: wsload run [URL | SCENARIO.yaml] [flags]\n\nLoad-tests a WebSocket target with the echo flow: every connection sends\n--rate messages per second and measures each reply's round trip. Given a\nscenario file instead, runs its phases and flows (one latency row per step).\n\n%s%s%s\nFlags:\n%s", runExamples, scenarioExamples, spreadExamples, fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -106,7 +109,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	if fs.NArg() > 1 && o.spread.procs == "" && o.spread.worker == "" {
+	if fs.NArg() > 1 && o.spread.procs == "" && o.spread.worker == "" && !isScenarioArg(fs.Arg(0)) {
 		fmt.Fprintf(stderr, "wsload run: one target URL at most, got %q (several targets need --procs: each worker process dials one)\n", fs.Args())
 		return exitUsage
 	}
@@ -135,6 +138,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "wsload run: --slo: %v\n%s\n", err, sloPointer(err))
 			return exitUsage
 		}
+	}
+	if isScenarioArg(fs.Arg(0)) {
+		return runScenario(&o, fs, fs.Arg(0), stdout, stderr)
+	}
+	if o.target != "" {
+		fmt.Fprintf(stderr, "wsload run: --target goes with a scenario file; give the URL as the argument: wsload run %s\n", o.target)
+		return exitUsage
 	}
 	if code, handled := spread(&o, fs.Args(), args, stdout, stderr); handled {
 		return code

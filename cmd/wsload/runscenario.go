@@ -1,0 +1,110 @@
+package main
+
+// `wsload run SCENARIO.yaml`: the run is a scenario's plan (phases and
+// flows) instead of the echo flow of the flags.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/lesismal/nbio/logging"
+	"github.com/spf13/pflag"
+
+	"github.com/wsload/wsload/scenario"
+)
+
+const scenarioExamples = `
+  # A scenario: phases (ramps, holds, arrivals) and flows of steps; see wsload check.
+  wsload run scripts/scenarios/echo.yaml
+
+  # The same against another target, scaled to a peak of 5,000 connections and 2 minutes.
+  wsload run scripts/scenarios/chat.yaml --target ws://10.0.0.5:8080/chat -c 5000 -d 2m -o chat.json
+`
+
+// isScenarioArg reports whether run's argument names a scenario file rather
+// than a target URL: a .yaml, .yml or .json name, or an existing file.
+func isScenarioArg(arg string) bool {
+	if arg == "" || strings.Contains(arg, "://") {
+		return false
+	}
+	switch low := strings.ToLower(arg); {
+	case strings.HasSuffix(low, ".yaml"), strings.HasSuffix(low, ".yml"), strings.HasSuffix(low, ".json"):
+		return true
+	}
+	fi, err := os.Stat(arg)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// echoOnlyFlags are run's flags that shape the echo flow; a scenario's flows
+// decide these themselves.
+var echoOnlyFlags = map[string]string{
+	"rate":         "the flows send: set repeat.rate in the scenario",
+	"size":         "the flows' send steps make the messages",
+	"binary":       "write the send step as {hex: …}, {base64: …} or {text: …, binary: true}",
+	"connect-rate": "the phases set the pace: ramp with connections: {from: 0, to: N}",
+	"procs":        "scenarios run in one process for now",
+	"segment":      "scenarios run in one process for now",
+	"start-at":     "scenarios run in one process for now",
+	"worker":       "scenarios run in one process for now",
+}
+
+// runScenario loads the scenario file, applies --target, -c and -d (only
+// when given) and runs it. Problems in the file print as file:line:col and
+// exit 2, before anything is dialed.
+func runScenario(o *runOptions, fs *pflag.FlagSet, file string, stdout, stderr io.Writer) int {
+	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "wsload run: one scenario file at most, got %q\n  hint: the target goes in the file or in --target\n", fs.Args())
+		return exitUsage
+	}
+	for name, why := range echoOnlyFlags {
+		if fs.Changed(name) {
+			fmt.Fprintf(stderr, "wsload run: --%s does not apply to a scenario (%s): %s\n", name, file, why)
+			return exitUsage
+		}
+	}
+	plan, err := scenario.Load(file)
+	if err != nil {
+		var list scenario.ErrorList
+		if errors.As(err, &list) {
+			for _, e := range list {
+				fmt.Fprintln(stderr, e)
+			}
+			fmt.Fprintf(stderr, "wsload run: %s: %d problem(s); nothing was sent\n", file, len(list))
+		} else {
+			fmt.Fprintf(stderr, "wsload run: %v\n  hint: give a scenario file (e.g. scripts/scenarios/echo.yaml) or a ws:// URL\n", err)
+		}
+		return exitUsage
+	}
+	ov := scenario.Overrides{Target: o.target}
+	if fs.Changed("connections") {
+		ov.Connections = o.cfg.Connections
+	}
+	if fs.Changed("duration") {
+		ov.Duration = o.cfg.Duration
+	}
+	if len(plan.Phases) == 0 {
+		// A file that leaves the load to the flags: the flags' defaults.
+		ov.Connections, ov.Duration = o.cfg.Connections, o.cfg.Duration
+	}
+	if err := plan.Override(ov); err != nil {
+		fmt.Fprintf(stderr, "wsload run: %v\n", err)
+		return exitUsage
+	}
+	c := &o.cfg
+	c.Plan = plan
+	c.URL = plan.Target
+	c.Connections = max(plan.Estimate().PeakConnections, 1)
+	c.Duration = plan.Duration()
+	c.Rate, c.Size, c.ConnectRate = 0, 0, 0
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logging.SetLevel(logging.LevelNone)
+	return execute(ctx, o, false, stdout, stderr)
+}
