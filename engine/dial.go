@@ -20,7 +20,11 @@ import (
 // handshakes. The wait for the 101 needs no goroutine, so a few workers keep
 // HandshakeConcurrency handshakes in flight.
 func (e *Engine) dialWorkers() int {
-	return min(e.cfg.HandshakeConcurrency, max(8, 4*e.cfg.Pollers), e.cfg.Connections)
+	n := min(e.cfg.HandshakeConcurrency, max(8, 4*e.cfg.Pollers))
+	if e.plan != nil {
+		return n // a plan's Connections is an estimate; churn and reconnects dial more
+	}
+	return min(n, e.cfg.Connections)
 }
 
 // ramp opens the connections: connection i is due at i/ConnectRate after

@@ -24,6 +24,17 @@
 //     from the actual send (uncorrected).
 //   - Stats shards are per poller and per sender, so the hot path never
 //     shares a lock across goroutines.
+//
+// With Config.Plan set, the engine runs a scenario instead of the echo flow:
+// a controller (control.go) opens and retires connections so that the open
+// count follows the plan's phases, and each connection runs its flow's steps
+// as an event-driven state machine (flow.go) whose timers live on the
+// senders (flowtimer.go). Each step's latency is recorded under its name,
+// corrected and uncorrected (stats.Shard.Step):
+//
+//	plan, err := scenario.Load("chat.yaml")
+//	err = plan.Override(scenario.Overrides{Target: url})
+//	eng, err := engine.New(engine.Config{Plan: plan}, rec)
 package engine
 
 import (

@@ -312,7 +312,7 @@ func (f *flowState) timer(now int64) {
 		c.recError("expect_timeout")
 		c.sh.TimedOutFor(c.bk)
 		if _, seen := c.e.samples.Load("expect_timeout"); !seen {
-			c.e.sample("expect_timeout", fmt.Errorf("step %s (%s): no matching message within %v", st.Name, st.Pos, st.Expect.Timeout))
+			c.e.sample("expect_timeout", fmt.Errorf("step %s (line %v): no matching message within %v", st.Name, st.Pos, st.Expect.Timeout))
 		}
 		f.wait = waitNone
 		if !st.Expect.Continue {
@@ -325,7 +325,7 @@ func (f *flowState) timer(now int64) {
 		c.recError("ping_timeout")
 		c.sh.TimedOutFor(c.bk)
 		if _, seen := c.e.samples.Load("ping_timeout"); !seen {
-			c.e.sample("ping_timeout", fmt.Errorf("step %s (%s): no pong within %v", f.step.Name, f.step.Pos, f.step.Ping.Timeout))
+			c.e.sample("ping_timeout", fmt.Errorf("step %s (line %v): no pong within %v", f.step.Name, f.step.Pos, f.step.Ping.Timeout))
 		}
 		f.wait = waitNone
 		f.end()
@@ -711,7 +711,7 @@ func (f *flowState) capture(cp *scenario.Capture, msg []byte) {
 	if !ok {
 		f.c.recError("capture_missing")
 		if _, seen := f.c.e.samples.Load("capture_missing"); !seen {
-			f.c.e.sample("capture_missing", fmt.Errorf("%s (%s): %s not found in %q", cp.Var, cp.Pos, captureWhat(cp), truncateMsg(msg, 80)))
+			f.c.e.sample("capture_missing", fmt.Errorf("capture %s (line %v): %s not found in %q", cp.Var, cp.Pos, captureWhat(cp), truncateMsg(msg, 80)))
 		}
 		return
 	}

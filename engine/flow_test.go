@@ -734,3 +734,31 @@ flows:
 		t.Fatalf("%d pongs, %d messages", n, r.Messages.Sent)
 	}
 }
+
+// TestReconnectFromNestedRepeat: the connection drops inside an inner
+// repeat; the flow leaves it and goes on at the outer repeat's reconnect
+// (the shape docs/scenarios.md recommends).
+func TestReconnectFromNestedRepeat(t *testing.T) {
+	url := testenv.NodeWS(t, "close-after", "--after-ms", "200")
+	p := plan(t, url, `
+phases: [{connections: 1, duration: 1500ms}]
+flows:
+  - name: f
+    steps:
+      - repeat:
+          steps:
+            - send: sub
+            - repeat:
+                for: 1h
+                steps:
+                  - expect: {contains: tick, timeout: 90s}
+            - reconnect: {min: 10ms, max: 20ms}
+              name: resubscribe
+`)
+	r, eng := runPlan(t, p, nil)
+	noErrors(t, r, eng, "closed_abnormally")
+	// Cycles of 200 ms open and 5-20 ms away: five or more in 1.5 s.
+	if n := stepCount(r, "resubscribe"); n < 5 || r.Messages.Sent != n+1 || r.Messages.Unmatched != r.Messages.Received {
+		t.Fatalf("%d reconnects, %d subscriptions sent, %d unmatched of %d", n, r.Messages.Sent, r.Messages.Unmatched, r.Messages.Received)
+	}
+}
