@@ -204,10 +204,13 @@ func Start(cfg Config) (*Server, error) {
 		Network: "tcp",
 		NPoller: pollers,
 		Handler: http.HandlerFunc(s.serveHTTP),
-		// Callbacks run on the poller that read the data: an echo is a parse and a
-		// non-blocking write, cheaper than a hand-off to a goroutine pool. Nothing here may
-		// block; delayed and broadcast replies go to the reply queue's goroutine.
-		ServerExecutor:               func(f func()) { f() },
+		// ServerExecutor stays nbio's default, a goroutine pool. Running callbacks inline on
+		// the poller (func(f func()) { f() }) is cheaper but deadlocks nbio v1.6.12: a job that
+		// closes its connection (a plain HTTP request with Connection: close, a WebSocket close
+		// frame) lets nbio's close job join the same inline job loop while Parse still holds
+		// the parser's lock, and CloseAndClean waits for that lock forever; the poller freezes.
+		// TestPlainHTTPRequestsDoNotStallPoller pins it. Nothing here may block; delayed and
+		// broadcast replies go to the reply queue's goroutine.
 		SupportServerOnly:            true,
 		KeepaliveTime:                defaultHandshakeIdle,
 		MaxWebsocketFramePayloadSize: maxMessage,
