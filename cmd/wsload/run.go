@@ -221,6 +221,9 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 		fmt.Fprintf(stderr, "wsload run: %v\n", err)
 		var le *hostlimits.LimitError
 		if errors.As(err, &le) {
+			if embedded {
+				fmt.Fprintf(stderr, "hint: without a URL the target runs inside this process and holds the other end of every connection: start `wsload serve` in another process and give its URL (wsload run ws://127.0.0.1:8080/ -c %d …); --procs then applies too\n", o.cfg.Connections)
+			}
 			return exitLimits
 		}
 		return exitRunFailed
