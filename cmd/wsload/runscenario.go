@@ -23,7 +23,7 @@ const scenarioExamples = `
   # A scenario: phases (ramps, holds, arrivals) and flows of steps; see wsload check.
   wsload run scripts/scenarios/echo.yaml
 
-  # The same against another target, scaled to a peak of 5,000 connections and 2 minutes.
+  # The chat room against another target, scaled to a peak of 5,000 connections and 2 minutes.
   wsload run scripts/scenarios/chat.yaml --target ws://10.0.0.5:8080/chat -c 5000 -d 2m -o chat.json
 `
 
