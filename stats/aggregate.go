@@ -45,6 +45,7 @@ type Aggregate struct {
 	open     int64     // open gauge at last
 	last     time.Time // latest interval end
 	timeline []Point
+	ends     endLevels // per-backend open gauges at the end (OpenAtEnd)
 }
 
 // NewAggregate returns an empty Aggregate for a run that started at start.
@@ -66,6 +67,7 @@ func (a *Aggregate) Add(iv *Interval) {
 	if !iv.End.Before(a.last) {
 		a.last = iv.End
 		a.open = iv.Open
+		a.ends.add(iv)
 	}
 	a.total.Open = a.open
 	a.timeline = append(a.timeline, Point{
@@ -172,6 +174,8 @@ func (a *Aggregate) Result(h Header) *Result {
 	r.Backends, r.BackendSpread = backendResults(t, func(name string, err error) {
 		warnings = append(warnings, name+": "+err.Error())
 	})
+	setOpenAtEnd(r.Backends, r.BackendSpread, a.ends.levels())
+	r.Recovery = ComputeRecovery(r)
 
 	g := &r.Generator
 	g.Clamped = t.Clamped

@@ -406,6 +406,9 @@ type BackendConnections struct {
 	Failed      int64 `json:"failed"`
 	Closed      int64 `json:"closed"`
 	PeakOpen    int64 `json:"peak_open"`
+	// OpenAtEnd is the backend's open connections at the end of the run,
+	// before wsload closed its own (see ComputeRecovery).
+	OpenAtEnd int64 `json:"open_at_end"`
 }
 
 // BackendMessages are one backend's message counts.
@@ -431,6 +434,9 @@ type Spread struct {
 	MaxMinRatio *float64 `json:"max_min_ratio"`
 	CV          float64  `json:"cv"`
 	PeakOpen    *Spread  `json:"peak_open,omitempty"`
+	// OpenAtEnd is the same on each backend's open connections at the end
+	// of the run: where long-lived connections ended up after reconnects.
+	OpenAtEnd *Spread `json:"open_at_end,omitempty"`
 }
 
 // ComputeSpread returns the Spread of values (one per backend) labelled by.
@@ -527,8 +533,8 @@ func writeBackends(b *bytes.Buffer, r *Result) {
 	for _, n := range names {
 		width = max(width, len(n))
 	}
-	p("  %-*s %11s %7s %7s %9s %9s %9s %9s %7s %9s %9s\n", width, "backend",
-		"established", "share", "failed", "peak open", "sent", "received", "timed out", "errors", "rtt p50", "rtt p99")
+	p("  %-*s %11s %7s %7s %9s %11s %9s %9s %9s %7s %9s %9s\n", width, "backend",
+		"established", "share", "failed", "peak open", "open at end", "sent", "received", "timed out", "errors", "rtt p50", "rtt p99")
 	var total int64
 	for _, n := range names {
 		total += r.Backends[n].Connections.Established
@@ -547,14 +553,17 @@ func writeBackends(b *bytes.Buffer, r *Result) {
 		if d.RTT.Count > 0 {
 			p50, p99 = fmtUS(d.RTT.P50US), fmtUS(d.RTT.P99US)
 		}
-		p("  %-*s %11d %7s %7d %9d %9d %9d %9d %7d %9s %9s\n", width, n,
-			d.Connections.Established, share, d.Connections.Failed, d.Connections.PeakOpen,
+		p("  %-*s %11d %7s %7d %9d %11d %9d %9d %9d %7d %9s %9s\n", width, n,
+			d.Connections.Established, share, d.Connections.Failed, d.Connections.PeakOpen, d.Connections.OpenAtEnd,
 			d.Messages.Sent, d.Messages.Received, d.Messages.TimedOut, errs, p50, p99)
 	}
 	if s := r.BackendSpread; s != nil {
 		p("  spread over %d backends: %s", s.Backends, describeSpread(s))
 		if s.PeakOpen != nil {
 			p("; peak open %s", describeSpread(s.PeakOpen))
+		}
+		if s.OpenAtEnd != nil {
+			p("; open at end %s", describeSpread(s.OpenAtEnd))
 		}
 		p("\n")
 	}

@@ -65,7 +65,7 @@ func TestBackendsAggregate(t *testing.T) {
 		name      string
 		got, want BackendConnections
 	}{
-		{"b1", b1.Connections, BackendConnections{Established: 20, PeakOpen: 20}},
+		{"b1", b1.Connections, BackendConnections{Established: 20, PeakOpen: 20, OpenAtEnd: 20}},
 		{"b2", b2.Connections, BackendConnections{Established: 5, Closed: 5, PeakOpen: 5}},
 		{"unknown", un.Connections, BackendConnections{Failed: 1}},
 	} {

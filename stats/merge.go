@@ -411,6 +411,8 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 		r.Latency.Steps[name] = sl
 	}
 	r.Backends, r.BackendSpread = backendResults(t, func(string, error) {})
+	setOpenAtEnd(r.Backends, r.BackendSpread, openAtEndOf(results))
+	r.Recovery = ComputeRecovery(r)
 	return r
 }
 

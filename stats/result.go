@@ -50,6 +50,10 @@ type Result struct {
 	// SLO holds the verdicts of the run's service-level objectives (--slo),
 	// in the order they were given; omitted when there were none.
 	SLO []Verdict `json:"slo,omitempty"`
+	// Recovery says how the open connections fell and came back when the
+	// run saw connections dropped or reconnects (ComputeRecovery); omitted
+	// otherwise.
+	Recovery *Recovery `json:"recovery,omitempty"`
 }
 
 // Config is the run's configuration as the CLI resolved it, mirrored into the

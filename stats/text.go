@@ -121,6 +121,7 @@ func WriteText(w io.Writer, r *Result) error {
 	p("\n")
 
 	writeBackends(&b, r)
+	writeRecovery(&b, r)
 	p("Close codes  ")
 	if len(r.CloseCodes) == 0 {
 		p("none")
