@@ -163,11 +163,10 @@ func (a *Aggregate) Result(h Header) *Result {
 	set(&r.Latency.SendLag, "send_lag", l, err)
 	r.Latency.Steps = make(map[string]StepLatency, len(t.Steps))
 	for _, name := range slices.Sorted(maps.Keys(t.Steps)) {
-		var sl StepLatency
-		l, err = NewLatency(t.Steps[name].Corrected)
-		set(&sl.Corrected, "step "+name, l, err)
-		l, err = NewLatency(t.Steps[name].Uncorrected)
-		set(&sl.Uncorrected, "step "+name, l, err)
+		sl, errs := newStepLatency(t.Steps[name])
+		for _, err := range errs {
+			warnings = append(warnings, "step "+name+": "+err.Error())
+		}
 		r.Latency.Steps[name] = sl
 	}
 

@@ -6,15 +6,60 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// StepHists holds one named scenario step's latencies: Corrected from the
-// step's scheduled start, Uncorrected from its actual start.
+// StepHists holds one named scenario step's latencies and counters:
+// Corrected from the step's scheduled start, Uncorrected from its actual
+// start (expects, pings, reconnects, replays), and for send steps what went
+// out and how far behind its schedule.
 type StepHists struct {
 	Corrected   *hdrhistogram.Histogram
 	Uncorrected *hdrhistogram.Histogram
+
+	Sent     int64 // messages the step wrote
+	Late     int64 // of those, sent more than LateSend after their scheduled time
+	TimedOut int64 // expects or pings that ended without their message or pong
+	Errors   int64 // writes that failed
+	// SendLag holds the step's send lags (actual - scheduled send time); nil
+	// until the step sends, so steps that never send carry no third histogram.
+	SendLag *hdrhistogram.Histogram
 }
+
+// LateSend is the lag after which a scenario send counts as late (StepHists.Late):
+// the sender's wake-up precision, so a late send is the generator falling behind,
+// not timer noise.
+const LateSend = time.Millisecond
 
 func newStepHists() *StepHists {
 	return &StepHists{Corrected: NewHistogram(), Uncorrected: NewHistogram()}
+}
+
+// idle reports whether s recorded nothing (a step seen earlier by a shard
+// but not in this interval).
+func (s *StepHists) idle() bool {
+	return s == nil || (count(s.Corrected) == 0 && count(s.Uncorrected) == 0 && count(s.SendLag) == 0 &&
+		s.Sent == 0 && s.TimedOut == 0 && s.Errors == 0)
+}
+
+// add adds o into s and returns the samples clamped on the way.
+func (s *StepHists) add(o *StepHists) (clamped int64) {
+	clamped += mergeInto(&s.Corrected, o.Corrected)
+	clamped += mergeInto(&s.Uncorrected, o.Uncorrected)
+	if count(o.SendLag) > 0 {
+		clamped += mergeInto(&s.SendLag, o.SendLag)
+	}
+	s.Sent += o.Sent
+	s.Late += o.Late
+	s.TimedOut += o.TimedOut
+	s.Errors += o.Errors
+	return clamped
+}
+
+func (s *StepHists) reset() {
+	s.Corrected.Reset()
+	s.Uncorrected.Reset()
+	if s.SendLag != nil {
+		s.SendLag.Reset()
+	}
+	s.Sent, s.Late, s.TimedOut, s.Errors = 0, 0, 0, 0
 }
 
 // Interval is one interval (normally one second) of counters and histograms:
@@ -131,7 +176,7 @@ func (iv *Interval) Merge(o *Interval) {
 	iv.Clamped += mergeInto(&iv.RTTUncorrected, o.RTTUncorrected)
 	iv.Clamped += mergeInto(&iv.SendLag, o.SendLag)
 	for name, s := range o.Steps {
-		if s == nil || (count(s.Corrected) == 0 && count(s.Uncorrected) == 0) {
+		if s.idle() {
 			continue // a step seen earlier by a shard but idle this interval
 		}
 		if iv.Steps == nil {
@@ -142,8 +187,7 @@ func (iv *Interval) Merge(o *Interval) {
 			d = newStepHists()
 			iv.Steps[name] = d
 		}
-		iv.Clamped += mergeInto(&d.Corrected, s.Corrected)
-		iv.Clamped += mergeInto(&d.Uncorrected, s.Uncorrected)
+		iv.Clamped += d.add(s)
 	}
 	iv.mergeBackends(o)
 }
@@ -165,8 +209,7 @@ func (iv *Interval) reset() {
 		h.Reset()
 	}
 	for _, s := range iv.Steps {
-		s.Corrected.Reset()
-		s.Uncorrected.Reset()
+		s.reset()
 	}
 }
 

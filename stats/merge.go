@@ -108,6 +108,12 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 		return nil, fmt.Errorf("stats: merge: %w: %s", ErrMixedTargets, strings.Join(parts, ", "))
 	}
 
+	for i, r := range results[1:] {
+		if !sameScenario(results[0].Config.Scenario, r.Config.Scenario) && !o.AllowMixedTargets {
+			return nil, fmt.Errorf("stats: merge: %w: %s ran %s, %s ran %s; merge them anyway with --allow-mixed-targets (MergeOptions.AllowMixedTargets)",
+				ErrMixedScenarios, names[0], scenarioLabel(results[0].Config.Scenario), names[i+1], scenarioLabel(r.Config.Scenario))
+		}
+	}
 	m := &merger{total: NewInterval(time.Time{}, time.Time{})}
 	for i, r := range results {
 		if err := m.add(r); err != nil {
@@ -134,6 +140,9 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 		if v := distinct(results, f.get); len(v) > 1 {
 			warnings = append(warnings, fmt.Sprintf("merged results differ in %s (%s); the merged config shows the first's", f.name, strings.Join(v, ", ")))
 		}
+	}
+	if v := distinct(results, func(r *Result) string { return scenarioLabel(r.Config.Scenario) }); len(v) > 1 {
+		warnings = append(warnings, "merged results of different scenarios: "+strings.Join(v, ", ")+"; the merged config shows the first's")
 	}
 	if v := distinct(results, func(r *Result) string { return r.Config.BackendFrom }); len(v) > 1 {
 		warnings = append(warnings, fmt.Sprintf("merged results told backends apart differently (%q); the per-backend breakdown mixes them", v))
@@ -311,6 +320,18 @@ func (m *merger) add(r *Result) error {
 		if err := m.addLatency(d.Uncorrected, &s.Uncorrected); err != nil {
 			return fmt.Errorf("latency.steps[%q].uncorrected: %w", name, err)
 		}
+		if s.SendLag != nil && s.SendLag.Count > 0 {
+			if d.SendLag == nil {
+				d.SendLag = NewHistogram()
+			}
+			if err := m.addLatency(d.SendLag, s.SendLag); err != nil {
+				return fmt.Errorf("latency.steps[%q].send_lag: %w", name, err)
+			}
+		}
+		d.Sent += s.Sent
+		d.Late += s.Late
+		d.TimedOut += s.Timeouts
+		d.Errors += s.Errors
 	}
 	return nil
 }
@@ -368,6 +389,7 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 	c := &r.Config
 	c.Headers = redactMap(first.Config.Headers)
 	c.Subprotocols = nonNilSlice(first.Config.Subprotocols)
+	c.Scenario = first.Config.Scenario.clone()
 	c.Segment = Segment{}
 	c.Connections, c.ConnectRate, c.Pollers, c.DurationS = 0, 0, 0, 0
 	var ips []string
@@ -405,10 +427,7 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 	r.Latency.SendLag, _ = NewLatency(t.SendLag)
 	r.Latency.Steps = make(map[string]StepLatency, len(t.Steps))
 	for name, s := range t.Steps {
-		var sl StepLatency
-		sl.Corrected, _ = NewLatency(s.Corrected)
-		sl.Uncorrected, _ = NewLatency(s.Uncorrected)
-		r.Latency.Steps[name] = sl
+		r.Latency.Steps[name], _ = newStepLatency(s)
 	}
 	r.Backends, r.BackendSpread = backendResults(t, func(string, error) {})
 	setOpenAtEnd(r.Backends, r.BackendSpread, openAtEndOf(results))

@@ -192,11 +192,7 @@ func (s *Shard) RTT(corrected, uncorrected time.Duration) {
 // of a new name allocates that step's histograms.
 func (s *Shard) Step(name string, corrected, uncorrected time.Duration) {
 	s.mu.Lock()
-	st := s.cur.Steps[name]
-	if st == nil {
-		st = newStepHists()
-		s.cur.Steps[name] = st
-	}
+	st := s.step(name)
 	var n int64
 	if record(st.Corrected, corrected) {
 		n++
@@ -205,6 +201,50 @@ func (s *Shard) Step(name string, corrected, uncorrected time.Duration) {
 		n++
 	}
 	s.cur.Clamped += n
+	s.mu.Unlock()
+}
+
+// step returns the named step's record, allocating it for a new name.
+// Called with mu held.
+func (s *Shard) step(name string) *StepHists {
+	st := s.cur.Steps[name]
+	if st == nil {
+		st = newStepHists()
+		s.cur.Steps[name] = st
+	}
+	return st
+}
+
+// StepSent counts a message the named send step wrote lag after its
+// scheduled send time (lag >= 0); a lag over LateSend counts as late. The
+// whole run's counters are Sent's: call both.
+func (s *Shard) StepSent(name string, lag time.Duration) {
+	s.mu.Lock()
+	st := s.step(name)
+	st.Sent++
+	if lag > LateSend {
+		st.Late++
+	}
+	if st.SendLag == nil {
+		st.SendLag = NewHistogram()
+	}
+	if record(st.SendLag, lag) {
+		s.cur.Clamped++
+	}
+	s.mu.Unlock()
+}
+
+// StepTimedOut counts an expect or ping step of that name that timed out.
+func (s *Shard) StepTimedOut(name string) {
+	s.mu.Lock()
+	s.step(name).TimedOut++
+	s.mu.Unlock()
+}
+
+// StepError counts a failed write of the named step.
+func (s *Shard) StepError(name string) {
+	s.mu.Lock()
+	s.step(name).Errors++
 	s.mu.Unlock()
 }
 

@@ -79,6 +79,9 @@ type Config struct {
 	// BackendFrom is where backend ids were read from ("header:X-Backend",
 	// "message:REGEX"); "" when the run did not tell backends apart.
 	BackendFrom string `json:"backend_from,omitempty"`
+	// Scenario is the scenario file the run played (wsload run FILE.yaml);
+	// nil, and omitted, for echo runs.
+	Scenario *Scenario `json:"scenario,omitempty"`
 }
 
 // Connections sums the run's connection events.
@@ -118,10 +121,44 @@ type Latencies struct {
 	Steps          map[string]StepLatency `json:"steps"`
 }
 
-// StepLatency is one named step's latencies.
+// StepLatency is one named step's latencies and counters. Count is how
+// often the step completed with a measurement (a matched expect, a pong, a
+// reconnect, a replayed reply), the same as Corrected.Count. A send step has
+// no latency of its own: it carries Sent, Late (more than LateSend behind
+// its schedule) and SendLag (actual - scheduled send time). The counters
+// and SendLag are omitted when zero.
 type StepLatency struct {
-	Corrected   Latency `json:"corrected"`
-	Uncorrected Latency `json:"uncorrected"`
+	Count       int64    `json:"count"`
+	Corrected   Latency  `json:"corrected"`
+	Uncorrected Latency  `json:"uncorrected"`
+	Sent        int64    `json:"sent,omitempty"`
+	Late        int64    `json:"late,omitempty"`
+	Timeouts    int64    `json:"timeouts,omitempty"`
+	Errors      int64    `json:"errors,omitempty"`
+	SendLag     *Latency `json:"send_lag,omitempty"`
+}
+
+// newStepLatency summarizes s; errors name the histogram that failed to
+// encode, and the rest is still filled.
+func newStepLatency(s *StepHists) (StepLatency, []error) {
+	var errs []error
+	sl := StepLatency{Sent: s.Sent, Late: s.Late, Timeouts: s.TimedOut, Errors: s.Errors}
+	var err error
+	if sl.Corrected, err = NewLatency(s.Corrected); err != nil {
+		errs = append(errs, err)
+	}
+	if sl.Uncorrected, err = NewLatency(s.Uncorrected); err != nil {
+		errs = append(errs, err)
+	}
+	sl.Count = sl.Corrected.Count
+	if count(s.SendLag) > 0 {
+		l, err := NewLatency(s.SendLag)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		sl.SendLag = &l
+	}
+	return sl, errs
 }
 
 // Latency summarizes one histogram (values in µs) and carries the histogram
@@ -327,6 +364,14 @@ func (r *Result) validate() error {
 		}
 		if err := s.Uncorrected.validate(); err != nil {
 			return fmt.Errorf("latency.steps[%q].uncorrected: %w", name, err)
+		}
+		if s.SendLag != nil {
+			if err := s.SendLag.validate(); err != nil {
+				return fmt.Errorf("latency.steps[%q].send_lag: %w", name, err)
+			}
+		}
+		if s.Count < 0 || s.Sent < 0 || s.Late < 0 || s.Late > s.Sent || s.Timeouts < 0 || s.Errors < 0 {
+			return fmt.Errorf("latency.steps[%q]: bad counters (count %d, sent %d, late %d, timeouts %d, errors %d)", name, s.Count, s.Sent, s.Late, s.Timeouts, s.Errors)
 		}
 	}
 	return r.validateBackends()

@@ -88,6 +88,9 @@ func WriteText(w io.Writer, r *Result) error {
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Latency.Steps)) {
 		s := r.Latency.Steps[name]
+		if s.Corrected.Count == 0 && (s.Sent > 0 || s.Errors > 0 || s.Timeouts > 0) {
+			continue // a send step, or one that never completed: the Steps table has its counters
+		}
 		rows = append(rows,
 			row{"step " + name + " (corrected)", s.Corrected},
 			row{"step " + name + " uncorrected", s.Uncorrected})
@@ -119,6 +122,7 @@ func WriteText(w io.Writer, r *Result) error {
 	p("wait to be sent (coordinated omission corrected); rtt uncorrected is measured from the\n")
 	p("actual send time and hides such waits. send lag = actual - scheduled send time.\n")
 	p("\n")
+	writeSteps(&b, r)
 
 	writeBackends(&b, r)
 	writeRecovery(&b, r)
@@ -178,6 +182,17 @@ func WriteText(w io.Writer, r *Result) error {
 
 func describeConfig(c Config) string {
 	var parts []string
+	if c.Scenario != nil {
+		// The flows decide rates and sizes; the connections are the peak.
+		parts = append(parts, "scenario "+c.Scenario.String(), fmt.Sprintf("peak %d connections", c.Connections))
+		if c.Pollers > 0 {
+			parts = append(parts, fmt.Sprintf("%d pollers", c.Pollers))
+		}
+		if len(c.SourceIPs) > 0 {
+			parts = append(parts, "from "+strings.Join(c.SourceIPs, " "))
+		}
+		return strings.Join(parts, ", ")
+	}
 	parts = append(parts, fmt.Sprintf("%d connections", c.Connections))
 	if c.ConnectRate > 0 {
 		parts = append(parts, fmt.Sprintf("opened at %g/s", c.ConnectRate))

@@ -65,6 +65,11 @@ type wireInterval struct {
 type wireStep struct {
 	Corrected   string `json:"corrected,omitempty"`
 	Uncorrected string `json:"uncorrected,omitempty"`
+	SendLag     string `json:"send_lag,omitempty"`
+	Sent        int64  `json:"sent,omitempty"`
+	Late        int64  `json:"late,omitempty"`
+	TimedOut    int64  `json:"timed_out,omitempty"`
+	Errors      int64  `json:"errors,omitempty"`
 }
 
 // EncodeInterval writes iv to w as one line of JSON (no newline inside, one
@@ -111,15 +116,20 @@ func EncodeInterval(w io.Writer, iv *Interval) error {
 		}
 	}
 	for name, s := range iv.Steps {
-		if s == nil || (count(s.Corrected) == 0 && count(s.Uncorrected) == 0) {
+		if s.idle() {
 			continue
 		}
-		var ws wireStep
+		ws := wireStep{Sent: s.Sent, Late: s.Late, TimedOut: s.TimedOut, Errors: s.Errors}
 		if ws.Corrected, err = encodeHist(s.Corrected); err != nil {
 			return err
 		}
 		if ws.Uncorrected, err = encodeHist(s.Uncorrected); err != nil {
 			return err
+		}
+		if count(s.SendLag) > 0 {
+			if ws.SendLag, err = encodeHist(s.SendLag); err != nil {
+				return err
+			}
 		}
 		if wi.Steps == nil {
 			wi.Steps = map[string]wireStep{}
@@ -216,6 +226,16 @@ func DecodeInterval(line []byte) (*Interval, error) {
 		if err := decodeHistInto(s.Uncorrected, ws.Uncorrected); err != nil {
 			return nil, fmt.Errorf("stats: decoding interval: step %q uncorrected: %w", name, err)
 		}
+		if ws.SendLag != "" {
+			s.SendLag = NewHistogram()
+			if err := decodeHistInto(s.SendLag, ws.SendLag); err != nil {
+				return nil, fmt.Errorf("stats: decoding interval: step %q send_lag: %w", name, err)
+			}
+		}
+		if ws.Sent < 0 || ws.Late < 0 || ws.Late > ws.Sent || ws.TimedOut < 0 || ws.Errors < 0 {
+			return nil, fmt.Errorf("stats: decoding interval: step %q: bad counters (sent %d, late %d, timed out %d, errors %d)", name, ws.Sent, ws.Late, ws.TimedOut, ws.Errors)
+		}
+		s.Sent, s.Late, s.TimedOut, s.Errors = ws.Sent, ws.Late, ws.TimedOut, ws.Errors
 		iv.Steps[name] = s
 	}
 	if err := decodeBackends(iv, wi.Backends); err != nil {
