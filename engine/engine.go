@@ -49,6 +49,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,6 +338,7 @@ func (e *Engine) tick(ctx context.Context) {
 		return
 	}
 	next := e.base.Add(e.cfg.Interval)
+	released := false
 	t := time.NewTimer(time.Until(next))
 	defer t.Stop()
 	for {
@@ -346,6 +348,13 @@ func (e *Engine) tick(ctx context.Context) {
 		case <-t.C:
 		}
 		e.cfg.OnInterval(e.rec.Rotate(time.Now()))
+		if !released && e.rampNS.Load() > 0 {
+			// The ramp is over: hand its garbage (upgrade requests and
+			// responses, dialer buffers) back to the OS once, so holding many
+			// idle connections costs only what they keep.
+			released = true
+			debug.FreeOSMemory()
+		}
 		next = next.Add(e.cfg.Interval)
 		t.Reset(time.Until(next))
 	}

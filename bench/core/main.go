@@ -78,7 +78,7 @@ func main() {
 type run struct {
 	res      *stats.Result
 	cpu      time.Duration // user + system
-	rssHold  int64         // resident bytes sampled while holding (max over the hold)
+	rssHold  int64         // resident bytes while holding (median of the samples in the hold)
 	wall     time.Duration
 	cmdline  string
 	exitCode int
@@ -96,9 +96,18 @@ func wsloadRun(bin string, args ...string) run {
 	cmd.Stderr = &stderr
 	start := time.Now()
 	check(cmd.Start())
-	var peak int64
+	// Sample the resident set every 100 ms; the figure is the median of the
+	// samples taken while holding (between 50% and 90% of the run), after the
+	// ramp and before the closing handshakes.
+	type sample struct {
+		at  time.Duration
+		rss int64
+	}
+	var samples []sample
 	done := make(chan struct{})
+	sampled := make(chan struct{})
 	go func() {
+		defer close(sampled)
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -106,14 +115,21 @@ func wsloadRun(bin string, args ...string) run {
 			case <-done:
 				return
 			case <-t.C:
-				if v := rss(cmd.Process.Pid); v > peak {
-					peak = v
-				}
+				samples = append(samples, sample{time.Since(start), rss(cmd.Process.Pid)})
 			}
 		}
 	}()
 	err = cmd.Wait()
 	close(done)
+	<-sampled
+	total := time.Since(start)
+	var hold []float64
+	for _, s := range samples {
+		if s.rss > 0 && s.at >= total/2 && s.at <= total*9/10 {
+			hold = append(hold, float64(s.rss))
+		}
+	}
+	peak := int64(median(hold))
 	r := run{wall: time.Since(start), rssHold: peak, cmdline: "wsload " + strings.Join(args[:len(args)-5], " ")}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
