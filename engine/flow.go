@@ -127,7 +127,7 @@ func newFlowState(c *conn, p *scenario.Plan) *flowState {
 	id := uint64(c.id)
 	fl := &p.Flows[p.FlowIndex(id)]
 	f := &flowState{
-		c: c, flow: fl, snd: e.senders[int(c.id)%len(e.senders)],
+		c: c, flow: fl, snd: e.senders[e.local(c.id)%len(e.senders)],
 		rng:  rand.New(rand.NewPCG(id, e.seed)),
 		wait: waitStart, hidx: -1,
 		keep: hasCapture(fl.Steps),
@@ -311,6 +311,7 @@ func (f *flowState) timer(now int64) {
 		st := f.step
 		c.recError("expect_timeout")
 		c.sh.TimedOutFor(c.bk)
+		c.sh.StepTimedOut(st.Name)
 		if _, seen := c.e.samples.Load("expect_timeout"); !seen {
 			c.e.sample("expect_timeout", fmt.Errorf("step %s (line %v): no matching message within %v", st.Name, st.Pos, st.Expect.Timeout))
 		}
@@ -324,6 +325,7 @@ func (f *flowState) timer(now int64) {
 	case waitPing:
 		c.recError("ping_timeout")
 		c.sh.TimedOutFor(c.bk)
+		c.sh.StepTimedOut(f.step.Name)
 		if _, seen := c.e.samples.Load("ping_timeout"); !seen {
 			c.e.sample("ping_timeout", fmt.Errorf("step %s (line %v): no pong within %v", f.step.Name, f.step.Pos, f.step.Ping.Timeout))
 		}
@@ -483,7 +485,7 @@ func (f *flowState) exec(st *scenario.Step, now int64) {
 	}
 	switch st.Kind {
 	case scenario.StepSend:
-		f.send(st.Send, now)
+		f.send(st, now)
 	case scenario.StepExpect:
 		f.wait, f.step = waitExpect, st
 		f.began = span{f.cursor, now}
@@ -625,9 +627,9 @@ func (f *flowState) write(b *scratch, op wsproto.Opcode, payload []byte) bool {
 	return c.write(b.frame) == nil
 }
 
-// send sends a templated message intended at the cursor.
-func (f *flowState) send(s *scenario.Send, now int64) {
-	c := f.c
+// send sends step st's templated message intended at the cursor.
+func (f *flowState) send(st *scenario.Step, now int64) {
+	c, s := f.c, st.Send
 	sched := f.cursor
 	f.vars.Seq = f.seq
 	f.seq++
@@ -638,19 +640,23 @@ func (f *flowState) send(s *scenario.Send, now int64) {
 	if s.Binary {
 		op = wsproto.OpBinary
 	}
-	f.sent(b, op, sched)
+	f.sent(b, op, sched, st.Name)
 	scratchPool.Put(b)
 }
 
-// sent writes b.payload intended at sched and records it.
-func (f *flowState) sent(b *scratch, op wsproto.Opcode, sched int64) {
+// sent writes b.payload intended at sched and records it, in the run's
+// counters and in those of the step named step.
+func (f *flowState) sent(b *scratch, op wsproto.Opcode, sched int64, step string) {
 	c := f.c
 	bk := c.sendBackend()
 	if !f.write(b, op, b.payload) {
+		c.sh.StepError(step)
 		return
 	}
 	actual := c.e.now()
-	c.sh.SentFor(bk, len(b.payload), time.Duration(max(actual-sched, 0)))
+	lag := time.Duration(max(actual-sched, 0))
+	c.sh.SentFor(bk, len(b.payload), lag)
+	c.sh.StepSent(step, lag)
 	f.last = span{sched, actual}
 	f.sentSinceMatch = true
 }
@@ -669,6 +675,7 @@ func (f *flowState) ping(st *scenario.Step, now int64) {
 	err := c.write(b.frame)
 	scratchPool.Put(b)
 	if err != nil {
+		c.sh.StepError(st.Name)
 		return
 	}
 	f.wait, f.step = waitPing, st
@@ -770,7 +777,7 @@ func (f *flowState) replay(now int64) {
 		}
 		b := scratchPool.Get().(*scratch)
 		b.payload = append(b.payload[:0], m.Data...)
-		f.sent(b, op, at)
+		f.sent(b, op, at, rp.step.Name)
 		scratchPool.Put(b)
 		rp.last = f.last
 	}
@@ -787,5 +794,6 @@ func (f *flowState) finishReplay() {
 	f.rp = nil
 	for i := rp.got; i < rp.expected; i++ {
 		f.c.sh.TimedOutFor(f.c.bk)
+		f.c.sh.StepTimedOut(rp.step.Name)
 	}
 }
