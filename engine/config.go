@@ -40,6 +40,18 @@ type Config struct {
 	// evenly over all of them. Zero values: this process is the whole run.
 	FirstID          int
 	TotalConnections int
+	// PlanSlot and PlanSlots spread a scenario run over processes or
+	// machines (Plan set, PlanSlots > 1): this process is slot PlanSlot
+	// (0 <= PlanSlot < PlanSlots) and runs its share of every connections
+	// phase and of every arrivals phase: of n connections wanted in all, the
+	// slot takes n/PlanSlots, plus one when PlanSlot < n%PlanSlots, so the
+	// slots' shares add up to n at every instant. Its j-th connection is
+	// numbered PlanSlot + j*PlanSlots: the slots together number their
+	// connections as one process would (the same ids, hence the same flows
+	// and data rows). Slot s of a segment's worker w splits further as slot
+	// s + w*PlanSlots of PlanSlots*workers. FirstID and TotalConnections do
+	// not apply to plans.
+	PlanSlot, PlanSlots int
 	// StartAt, when set, makes Run wait until then before dialing, so the
 	// workers of a multi-machine run start together.
 	StartAt     time.Time
@@ -136,6 +148,9 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	if c.Plan != nil {
 		c.Rate = 0 // the flows send; no echo grid
+	}
+	if c.PlanSlots < 0 || c.PlanSlot < 0 || (c.PlanSlots > 0 && c.PlanSlot >= c.PlanSlots) || (c.PlanSlots > 1 && c.Plan == nil) {
+		return nil, fmt.Errorf("engine: plan slot %d of %d: want 0 <= slot < slots, and a scenario plan", c.PlanSlot, c.PlanSlots)
 	}
 	if c.Duration <= 0 {
 		return nil, fmt.Errorf("engine: duration must be positive, got %v", c.Duration)

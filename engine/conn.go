@@ -79,9 +79,12 @@ type handshake struct {
 }
 
 // newConn makes connection i of this process; its id is unique in the
-// whole run (Config.FirstID + i).
+// whole run (Config.FirstID + i, or a plan slot's numbering, Config.PlanSlot).
 func newConn(e *Engine, i int) *conn {
 	id := uint64(e.cfg.FirstID + i)
+	if e.plan != nil && e.cfg.PlanSlots > 1 {
+		id = uint64(e.cfg.PlanSlot) + uint64(i)*uint64(e.cfg.PlanSlots)
+	}
 	return &conn{e: e, id: uint32(id), slot: true, rnd: id*0x9E3779B97F4A7C15 | 1, bk: e.unknown}
 }
 

@@ -23,8 +23,11 @@ import (
 //     the last arrivals finish), and the level's connections stay open,
 //     without being replaced, during an arrivals phase.
 //
-// Connections are numbered in dial order (Config.FirstID onwards); the
-// number picks the flow (Plan.FlowIndex) and the CSV row (Plan.Data.Row).
+// Connections are numbered in dial order; the number picks the flow
+// (Plan.FlowIndex) and the CSV row (Plan.Data.Row). A run spread over
+// processes (Config.PlanSlots) gives each its share of every level and
+// arrival count (share) and interleaves their numbers, so that together
+// they open the connections one process would, with the same numbers.
 // When new connections fail and none succeed, refilling a level backs off
 // (controlTick doubling up to about a second), so a refusing target sees a
 // slowing trickle rather than a reconnect storm; arrivals keep their rate.
@@ -110,7 +113,7 @@ func (e *Engine) control(ctx context.Context) {
 					<-e.sem
 					continue
 				}
-				e.dial(ctx, c, dialers[int(c.id)%len(dialers)])
+				e.dial(ctx, c, dialers[e.local(c.id)%len(dialers)])
 			}
 		}()
 	}
@@ -132,7 +135,7 @@ func (e *Engine) control(ctx context.Context) {
 		if ph, ok := e.plan.PhaseAt(elapsed); ok && !e.fdLimit.Load() {
 			switch ph.Kind {
 			case scenario.PhaseConnections:
-				want := int64(ph.ConnectionsAt(elapsed - ph.Start))
+				want := e.share(int64(ph.ConnectionsAt(elapsed - ph.Start)))
 				live := e.active.Load()
 				switch {
 				case live > want:
@@ -146,7 +149,7 @@ func (e *Engine) control(ctx context.Context) {
 				if ph != arrPhase {
 					arrPhase, arrived = ph, 0
 				}
-				for by := ph.ArrivalsBy(elapsed - ph.Start); arrived < by; arrived++ {
+				for by := e.share(ph.ArrivalsBy(elapsed - ph.Start)); arrived < by; arrived++ {
 					e.open(true)
 				}
 			}
@@ -220,4 +223,38 @@ func (e *Engine) compact() {
 		}
 	}
 	e.conns = keep
+}
+
+// share is this process's part of n connections wanted in all: n itself,
+// or slot PlanSlot's share of PlanSlots (Config.PlanSlot). The shares of
+// all slots add up to n for every n, and slot k's j-th connection (numbered
+// k + j*slots) exists exactly when one process would have opened its
+// connection of that number.
+func (e *Engine) share(n int64) int64 {
+	return PlanShare(n, e.cfg.PlanSlot, e.cfg.PlanSlots)
+}
+
+// PlanShare is slot's share of n over slots (see Config.PlanSlot): the
+// count of the numbers below n that are slot modulo slots. slots <= 1 is
+// the whole of n.
+func PlanShare(n int64, slot, slots int) int64 {
+	if slots <= 1 || n <= 0 {
+		return max(n, 0)
+	}
+	q, r := n/int64(slots), n%int64(slots)
+	if int64(slot) < r {
+		q++
+	}
+	return q
+}
+
+// local is connection id's number within this process, which spreads
+// connections over senders and source addresses: the id itself, or for a
+// plan slot its index j (id = PlanSlot + j*PlanSlots), so that a slot's
+// connections do not all land on one sender.
+func (e *Engine) local(id uint32) int {
+	if s := e.cfg.PlanSlots; e.plan != nil && s > 1 {
+		return int(id) / s
+	}
+	return int(id)
 }
