@@ -113,6 +113,9 @@ func applySegment(cfg *engine.Config, seg stats.Segment) error {
 	if seg.IsZero() {
 		return nil
 	}
+	if cfg.Plan != nil {
+		return applyPlanSegment(cfg, seg)
+	}
 	total := cfg.Connections
 	first, count := fleet.Share(0, total, seg.Index, seg.Count)
 	if count == 0 {
@@ -140,6 +143,37 @@ func applyWorker(cfg *engine.Config, targets []string, i, n int) {
 	cfg.HandshakeConcurrency = max(1, (hc+n-1)/n)
 	cfg.SourceIPs = fleet.Sources(cfg.SourceIPs, i, n)
 	cfg.URL = fleet.Target(targets, i, n)
+}
+
+// applyPlanSegment narrows a scenario run to plan slot Index-1 of Count
+// (engine.Config.PlanSlot): its share of every connections phase and of
+// every arrivals count, its connections numbered as the whole run would.
+// Connections, the pre-flight's peak, becomes the slot's share of the peak.
+func applyPlanSegment(cfg *engine.Config, seg stats.Segment) error {
+	peak := cfg.Connections
+	cfg.PlanSlot, cfg.PlanSlots = seg.Index-1, seg.Count
+	share := int(engine.PlanShare(int64(peak), cfg.PlanSlot, cfg.PlanSlots))
+	if share == 0 {
+		return fmt.Errorf("--segment %s: the scenario's peak of %d connections leaves segment %d empty; give -c %d or more, or fewer segments", seg, peak, seg.Index, seg.Count)
+	}
+	cfg.Connections = share
+	return nil
+}
+
+// applyPlanWorker narrows a scenario run (already narrowed to its segment)
+// to worker i of n: plan slot s of a segment of slots splits into slot
+// s + (i-1)*slots of slots*n, which keeps the shares and numbers exact
+// (engine.PlanShare of a PlanShare is a PlanShare). peak is the whole run's.
+func applyPlanWorker(cfg *engine.Config, peak, i, n int) {
+	slot, slots := cfg.PlanSlot, max(cfg.PlanSlots, 1)
+	cfg.PlanSlot, cfg.PlanSlots = slot+(i-1)*slots, slots*n
+	cfg.Connections = int(engine.PlanShare(int64(peak), cfg.PlanSlot, cfg.PlanSlots))
+	hc := cfg.HandshakeConcurrency
+	if hc <= 0 {
+		hc = engine.DefaultHandshakeConcurrency
+	}
+	cfg.HandshakeConcurrency = max(1, (hc+n-1)/n)
+	cfg.SourceIPs = fleet.Sources(cfg.SourceIPs, i, n)
 }
 
 // spread handles --segment, --start-at, --procs and --worker after the
@@ -195,7 +229,11 @@ func runWorker(o *runOptions, targets []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsload run: --worker needs the target URL")
 		return exitUsage
 	}
-	applyWorker(&o.cfg, targets, w.Index, w.Count)
+	if o.cfg.Plan != nil {
+		applyPlanWorker(&o.cfg, o.planPeak, w.Index, w.Count)
+	} else {
+		applyWorker(&o.cfg, targets, w.Index, w.Count)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logging.SetLevel(logging.LevelNone) // nbio logs on stdout: it would corrupt the stream
@@ -330,6 +368,7 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 	res := agg.Result(stats.Header{Version: Version, Target: cfg.URL, Start: start, Config: resultConfig(&cfg), Generator: gen})
 	mu.Unlock()
 	res.Config.Segment = o.spread.seg
+	res.Config.Scenario = o.scenario
 	if ramp, ok := rep.Ramp(); ok {
 		res.Connections.RampS = ramp
 	}

@@ -62,6 +62,12 @@ type runOptions struct {
 	spread spreadOptions // --procs, --segment, --start-at, --worker (procs.go)
 
 	target string // --target: replaces a scenario's target (runscenario.go)
+
+	// A scenario run (runscenario.go): what produced it, for the result, and
+	// the whole run's peak connections, which a --procs worker takes its
+	// share of.
+	scenario *stats.Scenario
+	planPeak int
 }
 
 func runFlags(o *runOptions) *pflag.FlagSet {
@@ -140,7 +146,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if isScenarioArg(fs.Arg(0)) {
-		return runScenario(&o, fs, fs.Arg(0), stdout, stderr)
+		return runScenario(&o, fs, fs.Arg(0), args, stdout, stderr)
 	}
 	if o.target != "" {
 		fmt.Fprintf(stderr, "wsload run: --target goes with a scenario file; give the URL as the argument: wsload run %s\n", o.target)
@@ -249,6 +255,7 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 	})
 	mu.Unlock()
 	res.Config.Segment = o.spread.seg
+	res.Config.Scenario = o.scenario
 	if d, ok := eng.Ramp(); ok {
 		res.Connections.RampS = d.Seconds()
 	}

@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wsload/wsload/scenario"
+	"github.com/wsload/wsload/stats"
 )
 
 const scenarioExamples = `
@@ -48,16 +51,14 @@ var echoOnlyFlags = map[string]string{
 	"size":         "the flows' send steps make the messages",
 	"binary":       "write the send step as {hex: …}, {base64: …} or {text: …, binary: true}",
 	"connect-rate": "the phases set the pace: ramp with connections: {from: 0, to: N}",
-	"procs":        "scenarios run in one process for now",
-	"segment":      "scenarios run in one process for now",
-	"start-at":     "scenarios run in one process for now",
-	"worker":       "scenarios run in one process for now",
 }
 
 // runScenario loads the scenario file, applies --target, -c and -d (only
-// when given) and runs it. Problems in the file print as file:line:col and
-// exit 2, before anything is dialed.
-func runScenario(o *runOptions, fs *pflag.FlagSet, file string, stdout, stderr io.Writer) int {
+// when given) and runs it: in this process, over --procs workers (each runs
+// the same file with the same flags and takes its share, fleet's --worker),
+// or as one --segment of a load several machines make. Problems in the file
+// print as file:line:col and exit 2, before anything is dialed.
+func runScenario(o *runOptions, fs *pflag.FlagSet, file string, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 1 {
 		fmt.Fprintf(stderr, "wsload run: one scenario file at most, got %q\n  hint: the target goes in the file or in --target\n", fs.Args())
 		return exitUsage
@@ -102,9 +103,44 @@ func runScenario(o *runOptions, fs *pflag.FlagSet, file string, stdout, stderr i
 	c.Connections = max(plan.Estimate().PeakConnections, 1)
 	c.Duration = plan.Duration()
 	c.Rate, c.Size, c.ConnectRate = 0, 0, 0
+	o.planPeak = c.Connections
+	if o.scenario, err = scenarioRecord(file, plan); err != nil {
+		fmt.Fprintf(stderr, "wsload run: %v\n", err)
+		return exitUsage
+	}
+	if code, handled := spread(o, []string{plan.Target}, args, stdout, stderr); handled {
+		return code
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logging.SetLevel(logging.LevelNone)
 	return execute(ctx, o, false, stdout, stderr)
+}
+
+// scenarioRecord describes the run's scenario for its result: the file's
+// name and SHA-256 (so results of different files are not merged by
+// mistake), its flows and its phases after the overrides.
+func scenarioRecord(file string, plan *scenario.Plan) (*stats.Scenario, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	sum := sha256.Sum256(b)
+	rec := &stats.Scenario{File: file, SHA256: hex.EncodeToString(sum[:]),
+		Flows: []stats.ScenarioFlow{}, Phases: []stats.ScenarioPhase{}}
+	for _, f := range plan.Flows {
+		rec.Flows = append(rec.Flows, stats.ScenarioFlow{Name: f.Name, Weight: f.Weight})
+	}
+	for _, ph := range plan.Phases {
+		p := stats.ScenarioPhase{Name: ph.Name, DurationS: ph.Duration.Seconds()}
+		switch ph.Kind {
+		case scenario.PhaseArrivals:
+			p.Kind, p.Rate = "arrivals", ph.Rate
+		default:
+			p.Kind, p.From, p.To = "connections", ph.From, ph.To
+		}
+		rec.Phases = append(rec.Phases, p)
+	}
+	return rec, nil
 }
