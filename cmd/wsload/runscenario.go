@@ -28,6 +28,9 @@ const scenarioExamples = `
 
   # The chat room against another target, scaled to a peak of 5,000 connections and 2 minutes.
   wsload run scripts/scenarios/chat.yaml --target ws://10.0.0.5:8080/chat -c 5000 -d 2m -o chat.json
+
+  # The same over worker processes sized from the open-file limit (each runs its share of every phase).
+  wsload run scripts/scenarios/chat.yaml --target ws://10.0.0.5:8080/chat -c 50000 --procs auto
 `
 
 // isScenarioArg reports whether run's argument names a scenario file rather
