@@ -85,6 +85,7 @@ type page struct {
 	Capacity                    template.HTML
 	Steps                       *table
 	Backends                    template.HTML
+	Recovery                    template.HTML // reconnects and recovery, when a run dropped connections
 	CloseCodes                  *table
 	Errors                      *table
 	Config                      *table
@@ -177,6 +178,9 @@ func buildPage(runs []Run, opt Options) (*page, error) {
 		}
 	}
 	if pg.Backends, err = backendsSection(runs); err != nil {
+		return nil, err
+	}
+	if pg.Recovery, err = recoverySection(runs); err != nil {
 		return nil, err
 	}
 	pg.Steps = stepsTable(runs)

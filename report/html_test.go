@@ -65,6 +65,16 @@ var pageCases = []pageCase{
 	{"failed.html", func(t testing.TB) []Run { return []Run{failedRun(t)} }, Options{Title: "Target down"}, []string{
 		"timeline-open", "timeline-rates", "timeline-errors",
 	}},
+	{"recovery.html", rigRuns, Options{Title: "roundrobin vs leastconn"}, []string{
+		"latency-handshake", "latency-send-lag",
+		"timeline-open", "timeline-rates", "timeline-errors",
+		"recovery-open", "recovery-open-at-end", "backends-connections",
+	}},
+	{"capacity.html", func(t testing.TB) []Run { r, _ := capacityPage(t); return r }, func() Options { _, o := capacityPage(nil); return o }(), []string{
+		"latency-rtt", "latency-handshake", "latency-send-lag",
+		"timeline-open", "timeline-rates", "timeline-p99", "timeline-errors",
+		"capacity-p99", "capacity-errors",
+	}},
 }
 
 func writePage(t testing.TB, pc pageCase) []byte {

@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/wsload/wsload/capacity"
 	"github.com/wsload/wsload/report"
 	"github.com/wsload/wsload/stats"
 )
@@ -27,13 +30,17 @@ const reportExamples = `Examples:
 
   # The text summary again (the default when no output is chosen).
   wsload report result.json --text
+
+  # A capacity search: the curve with its knee, then the knee step's full report.
+  wsload capacity ws://127.0.0.1:8080/ --connections 1000:20000:1000 --slo 'rtt.p99<50ms' -o cap.json
+  wsload report cap.json --html cap.html            # or: --capacity cap.json --html cap.html
 `
 
 func reportCmd(args []string, stdout, stderr io.Writer) int {
 	var (
-		htmlOut, hgrmOut, hgrmOf, title string
-		labelFlags                      []string
-		text                            bool
+		htmlOut, hgrmOut, hgrmOf, title, capFile string
+		labelFlags                               []string
+		text                                     bool
 	)
 	fs := pflag.NewFlagSet("report", pflag.ContinueOnError)
 	fs.StringVar(&htmlOut, "html", "", "write a self-contained HTML report to FILE (- for stdout); several results make a compare page")
@@ -42,10 +49,11 @@ func reportCmd(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&text, "text", false, "print the text summary of each result (the default when neither --html nor --hgrm is given)")
 	fs.StringArrayVarP(&labelFlags, "label", "l", nil, "name a run in the HTML: KEY=LABEL, KEY being a file as given, its base name, or A, B, … by position; or a bare LABEL for the next file (repeatable)")
 	fs.StringVar(&title, "title", "", "the HTML page's heading (default: the target, or the number of runs compared)")
+	fs.StringVar(&capFile, "capacity", "", "add the capacity curve of FILE (written by 'wsload capacity -o FILE') to the HTML; a capacity file among the inputs is taken as this")
 	fs.SortFlags = false
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload report RESULT.json [MORE.json...] [flags]\n\nReports JSON results written by 'wsload run -o FILE' or 'wsload merge -o FILE': an HTML page\nwith the verdict, headline figures, latency percentile distributions (HdrHistogram's log\nscale), the timeline, steps, backends, close codes, errors and configuration; the .hgrm\npercentile distribution of one histogram; or the text summary.\n\n%s\nFlags:\n%s", reportExamples, fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: wsload report RESULT.json [MORE.json...] [flags]\n\nReports JSON results written by 'wsload run -o FILE' or 'wsload merge -o FILE': an HTML page\nwith the verdict, headline figures, latency percentile distributions (HdrHistogram's log\nscale), the timeline, reconnects and recovery, steps, backends, close codes, errors and\nconfiguration; the .hgrm percentile distribution of one histogram; or the text summary.\nA capacity search ('wsload capacity -o FILE') adds its curve and knee; given alone, the\nknee step is the run reported below the curve.\n\n%s\nFlags:\n%s", reportExamples, fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -53,8 +61,27 @@ func reportCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	files := fs.Args()
-	if len(files) == 0 {
+	var files []string
+	for _, f := range fs.Args() {
+		if !isCapacityFile(f) {
+			files = append(files, f)
+			continue
+		}
+		if capFile != "" && capFile != f {
+			fmt.Fprintf(stderr, "wsload report: %s and %s are both capacity searches; one page shows one curve: report them one at a time\n", capFile, f)
+			return exitUsage
+		}
+		capFile = f
+	}
+	var capRes *capacity.Result
+	if capFile != "" {
+		var err error
+		if capRes, err = capacity.ReadFile(capFile); err != nil {
+			fmt.Fprintf(stderr, "wsload report: --capacity %s: %v\n  hint: give the JSON file written by 'wsload capacity -o FILE'\n", capFile, err)
+			return exitUsage
+		}
+	}
+	if len(files) == 0 && capRes == nil {
 		fmt.Fprintf(stderr, "wsload report: no result file given; try: wsload report result.json --html report.html\n")
 		return exitUsage
 	}
@@ -85,8 +112,31 @@ func reportCmd(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
+	var opt report.Options
+	if capRes != nil {
+		c := report.CapacityOf(capRes)
+		opt.Capacity = &c
+		if len(runs) == 0 {
+			run, ok := report.CapacityRun(capRes)
+			if !ok {
+				fmt.Fprintf(stderr, "wsload report: %s: no step of the capacity search has a result to report\n  hint: give a run's result beside it: wsload report %s result.json --html cap.html\n", capFile, capFile)
+				return exitUsage
+			}
+			runs = append(runs, run)
+			if title == "" {
+				title = "wsload capacity: " + capRes.Target
+			}
+		}
+	}
+	opt.Title = title
 
-	if text {
+	if text && capRes != nil {
+		if err := capRes.WriteText(stdout); err != nil {
+			fmt.Fprintf(stderr, "wsload report: %v\n", err)
+			return exitOutput
+		}
+	}
+	if text && len(files) > 0 {
 		for i, r := range runs {
 			if len(runs) > 1 {
 				if i > 0 {
@@ -117,7 +167,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if htmlOut != "" {
 		var b bytes.Buffer
-		if err := report.WriteHTML(&b, runs, report.Options{Title: title}); err != nil {
+		if err := report.WriteHTML(&b, runs, opt); err != nil {
 			fmt.Fprintf(stderr, "wsload report: %v\n", err)
 			return exitOutput
 		}
@@ -143,4 +193,18 @@ func writeReportOutput(flag, path string, data []byte, stdout, stderr io.Writer)
 		return exitOutput
 	}
 	return exitOK
+}
+
+// isCapacityFile reports whether path holds a capacity search
+// (capacity.Schema) rather than a run's result; unreadable or undecodable
+// files are left to the result reader, which says what is wrong.
+func isCapacityFile(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var probe struct {
+		Schema string `json:"schema"`
+	}
+	return json.Unmarshal(data, &probe) == nil && probe.Schema == capacity.Schema
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsload/wsload/server"
 	"github.com/wsload/wsload/stats"
 )
 
@@ -94,5 +95,53 @@ func TestReportCmd(t *testing.T) {
 	}
 	if page, err := os.ReadFile(out); err != nil || !strings.Contains(string(page), `id="latency-rtt"`) {
 		t.Fatalf("--html %s: %v", out, err)
+	}
+}
+
+// TestReportCmdCapacity reports a real capacity search (a target capped at 30
+// connections): given alone or with --capacity beside a run, the page shows
+// the curve with the knee marked.
+func TestReportCmdCapacity(t *testing.T) {
+	dir := t.TempDir()
+	url := startTarget(t, server.Config{MaxConns: 30})
+	capFile := filepath.Join(dir, "cap.json")
+	if code, stdout, stderr := runCommand(capacityCmd, url, "-c", "10:50:20", "--per-conn-rate", "2", "--slo", "errors<1%",
+		"--hold", "1s", "--cooldown", "200ms", "--refine", "1", "-q", "-o", capFile); code != exitOK {
+		t.Fatalf("wsload capacity: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	run := filepath.Join(dir, "run.json")
+	if code, _, stderr := runCommand(runCmd, url, "-c", "4", "-r", "5", "-d", "1s", "-q", "-o", run); code != exitOK {
+		t.Fatalf("wsload run: exit %d\n%s", code, stderr)
+	}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		title string
+	}{
+		{"alone", []string{capFile}, "wsload capacity: "},
+		{"flag beside a run", []string{run, "--capacity", capFile}, "wsload report: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			html := filepath.Join(dir, tc.name+".html")
+			code, stdout, stderr := runCommand(reportCmd, append(tc.args, "--html", html, "--text")...)
+			if code != exitOK {
+				t.Fatalf("wsload report: exit %d\n%s", code, stderr)
+			}
+			if !strings.Contains(stdout, "capacity") {
+				t.Fatalf("--text did not print the capacity summary:\n%s", stdout)
+			}
+			page, err := os.ReadFile(html)
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			for _, want := range []string{"<title>" + tc.title, `id="capacity-p99"`, "Capacity (knee): <strong>", ">knee "} {
+				if !strings.Contains(string(page), want) {
+					t.Fatalf("HTML lacks %q", want)
+				}
+			}
+		})
+	}
+	if code, _, stderr := runCommand(reportCmd, capFile, capFile+"x"); code != exitUsage || !strings.Contains(stderr, "no such file") {
+		t.Fatalf("a missing second file: exit %d, %s", code, stderr)
 	}
 }
