@@ -134,6 +134,18 @@ stop_all() {
 	"$repo/scripts/rig/stop.sh" --dir "$dir" >/dev/null 2>&1 || true
 }
 
+# Every port must be free: HAProxy binds with SO_REUSEPORT, so a second listener on the ws
+# port (another rig, a test server) would silently take a share of the connections, and a
+# busy backend port would pass the "is it listening" check below for the wrong process.
+ports=("$port" $(seq "$backend_port" $((backend_port + backends - 1))))
+[ "$tls" = 0 ] || ports+=("$tls_port")
+[ "$lb" != haproxy ] || [ "$stats_port" = 0 ] || ports+=("$stats_port")
+for p in "${ports[@]}"; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		die "127.0.0.1:$p is already in use (by: $(ss -ltnpH "sport = :$p" 2>/dev/null | grep -o 'users:.*' | head -1)); pick other ports (--port, --backend-port, --tls-port, --stats-port)"
+	fi
+done
+
 echo "==> starting $backends backends"
 backend_list=""
 for i in $(seq 1 "$backends"); do
