@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +26,6 @@ import (
 	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/engine/hostlimits"
 	"github.com/wsload/wsload/fleet"
-	"github.com/wsload/wsload/slo"
 	"github.com/wsload/wsload/stats"
 )
 
@@ -382,42 +380,5 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 		fmt.Fprintf(stderr, "wsload run: %s\n", w)
 		code = exitRunFailed
 	}
-	if res.Connections.Established == 0 {
-		code = exitRunFailed
-	}
-	if rep.Interrupted {
-		code = exitInterrupted
-		fmt.Fprintln(stderr, "wsload run: interrupted: reporting what was measured")
-	}
-	samples := rep.Samples()
-	if len(o.slo) > 0 {
-		res.SLO = slo.Evaluate(o.slo, res)
-	}
-	if code == exitOK && stats.Broken(res.SLO) {
-		code = exitSLO
-		fmt.Fprintf(stderr, "wsload run: SLO broken (%s): exit %d\n", o.sloText, exitSLO)
-	}
-	if o.out != "" {
-		if err := stats.WriteJSONFile(o.out, res); err != nil {
-			fmt.Fprintf(stderr, "wsload run: %v\n", err)
-			code = exitOutput
-		}
-	}
-	if err := hlog.Close(); err != nil {
-		fmt.Fprintf(stderr, "wsload run: --hlog: %v\n", err)
-		code = exitOutput
-	}
-	switch o.format {
-	case "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(res)
-	default:
-		_ = stats.WriteText(stdout, res)
-		writeSamples(stdout, samples)
-	}
-	if res.Connections.Established == 0 {
-		fmt.Fprintf(stderr, "wsload run: no connection was established to %s%s\n", stats.RedactURL(cfg.URL), firstSample(res, samples))
-	}
-	return code
+	return finish(rep.Interrupted, code, o, res, rep.Samples(), hlog, stdout, stderr)
 }

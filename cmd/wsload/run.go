@@ -263,16 +263,20 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 		res.Generator.Warnings = append(res.Generator.Warnings,
 			"the target ran inside this process (no URL given): CPU and memory figures include it; give a URL to measure a real target")
 	}
-	samples := eng.SampleErrors()
+	return finish(ctx.Err() != nil, exitOK, o, res, eng.SampleErrors(), hlog, stdout, stderr)
+}
+
+// finish judges a finished run (one process or many), writes its result
+// file and log, prints the summary, and returns the exit code. code is what
+// the caller already knows (e.g. a worker died).
+func finish(interrupted bool, code int, o *runOptions, res *stats.Result, samples map[string]string, hlog *stats.HlogWriter, stdout, stderr io.Writer) int {
 	if len(o.slo) > 0 {
 		res.SLO = slo.Evaluate(o.slo, res)
 	}
-
-	code := exitOK
 	if res.Connections.Established == 0 {
 		code = exitRunFailed
 	}
-	if ctx.Err() != nil {
+	if interrupted {
 		code = exitInterrupted
 		fmt.Fprintln(stderr, "wsload run: interrupted: reporting what was measured")
 	}
@@ -300,7 +304,7 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 		writeSamples(stdout, samples)
 	}
 	if res.Connections.Established == 0 {
-		fmt.Fprintf(stderr, "wsload run: no connection was established to %s%s\n", stats.RedactURL(o.cfg.URL), firstSample(res, samples))
+		fmt.Fprintf(stderr, "wsload run: no connection was established to %s%s\n", stats.RedactURL(res.Target), firstSample(res, samples))
 	}
 	return code
 }
