@@ -98,11 +98,8 @@ func capacityCmd(args []string, stdout, stderr io.Writer) int {
 			"step that breaks it, refines between the last good and the first bad step, and reports\n"+
 			"the knee: the highest load that met the SLO, with the curve of every step.\n\n%s\nFlags:\n%s", capacityExamples, fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "wsload capacity: "+format+"\n", a...)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -38,11 +37,8 @@ func compareCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wsload compare FILE FILE... [flags]\n\nLines up the headline figures of two or more JSON results side by side: connections,\nrates, timeouts, errors, RTT and handshake percentiles, send lag and the generator's\nCPU per message, with each run's difference from the first and which run is better.\nDifferences within 2%% (and the histogram's precision) on latency, 1%% on rates and\n2%% on CPU are shown as ≈.\n\n%s\nFlags:\n%s", compareExamples, fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	files := fs.Args()
 	if len(files) < 2 {

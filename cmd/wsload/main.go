@@ -9,11 +9,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=…".
@@ -88,4 +91,19 @@ func versionCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "wsload %s\n", Version)
 	return exitOK
+}
+
+// parseFlags parses a subcommand's flags. pflag prints nothing itself with
+// ContinueOnError, so a bad flag is reported here, with where to look.
+// ok is false when the command should return code (0 after --help).
+func parseFlags(fs *pflag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return exitOK, true
+	case errors.Is(err, pflag.ErrHelp):
+		return exitOK, false
+	}
+	fmt.Fprintf(stderr, "wsload %s: %v\nRun 'wsload %s --help' for flags and examples.\n", fs.Name(), err, fs.Name())
+	return exitUsage, false
 }

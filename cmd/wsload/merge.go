@@ -43,11 +43,8 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wsload merge FILE... [flags]\n\nMerges the JSON results of runs that made one load together (segments of it, or\nwhole runs from several processes or machines) into one result, exactly: latency\nhistograms are added, counters summed, timelines aligned on wall-clock seconds.\nRefuses overlapping segments, different schemas and, unless allowed, different\ntargets. Given .hlog files instead, merges the interval logs.\n\n%s\nFlags:\n%s", mergeExamples, fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	files := fs.Args()
 	if len(files) == 0 {

@@ -109,11 +109,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wsload run [URL | SCENARIO.yaml] [flags]\n\nLoad-tests a WebSocket target with the echo flow: every connection sends\n--rate messages per second and measures each reply's round trip. Given a\nscenario file instead, runs its phases and flows (one latency row per step).\n\n%s%s%s\nFlags:\n%s", runExamples, scenarioExamples, spreadExamples, fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 1 && o.spread.procs == "" && o.spread.worker == "" && !isScenarioArg(fs.Arg(0)) {
 		fmt.Fprintf(stderr, "wsload run: one target URL at most, got %q (several targets need --procs: each worker process dials one)\n", fs.Args())
