@@ -77,9 +77,9 @@ func ReconnectStep(name string) bool {
 // few connections closed abnormally in a plain run are in Result.CloseCodes
 // already).
 //
-// The timeline's last second is left out when it ends with nothing open and
-// follows an earlier one: that is wsload closing its own connections at the
-// end of the run, not a drop.
+// The timeline's last seconds are left out when the run ends with nothing
+// open and the open count falls into that end: that is wsload closing its
+// own connections, not a drop.
 func ComputeRecovery(r *Result) *Recovery {
 	rec := &Recovery{DropsByCode: map[int]int64{}}
 	for code, n := range r.CloseCodes {
@@ -131,42 +131,79 @@ func ComputeRecovery(r *Result) *Recovery {
 	return rec
 }
 
-// runningTimeline is tl without its closing second (see ComputeRecovery).
+// runningTimeline is tl without wsload's own closing at the end (see
+// ComputeRecovery): when the last second ends with nothing open, the
+// trailing seconds in which the open count was zero or falling, at most
+// endTail of them (closing can straddle a tick).
 func runningTimeline(tl []Point) []Point {
-	if n := len(tl); n >= 2 && tl[n-1].Open == 0 && tl[n-2].Open > 0 {
-		return tl[:n-1]
+	n := len(tl)
+	if n < 2 || tl[n-1].Open != 0 {
+		return tl
 	}
-	return tl
+	for cut := 0; cut < endTail && n > 1; cut++ {
+		if cur, prev := tl[n-1], tl[n-2]; cur.Open != 0 && cur.Open >= prev.Open {
+			break
+		}
+		n--
+	}
+	return tl[:n]
 }
 
-// endLevels follows each backend's open gauge over the latest two
-// intervals, so a Result can say where connections were open at the end of
-// the run before wsload closed them itself (the last interval, when it ends
-// with nothing open).
+// endLevels follows each backend's open gauge over the latest intervals, so
+// a Result can say where connections were open at the end of the run
+// before wsload closed them itself. Closing can straddle a tick: the
+// interval the run ends in and the final one both show the open count
+// falling, so levels skips up to endTail such trailing intervals. It judges
+// by the sum of the per-backend gauges, not the run-wide one: a tick during
+// the closing reads the gauges one after the other, so the run-wide gauge
+// can still show everything open when the per-backend ones no longer do.
 type endLevels struct {
-	last, prev         map[string]int64
-	lastOpen, prevOpen int64 // run-wide open gauge of the same intervals
-	n                  int   // latest intervals seen
+	ring [endTail + 1]endLevel // the latest intervals, ring[n % len] the next slot
+	n    int                   // latest intervals seen
+}
+
+// endTail is how many trailing intervals levels may skip as wsload's own closing.
+const endTail = 3
+
+type endLevel struct {
+	open     int64            // sum of backends
+	backends map[string]int64 // per-backend open gauges, backends with any open
 }
 
 // add records the per-backend open gauges of iv, the latest interval so far.
 func (e *endLevels) add(iv *Interval) {
-	e.prev, e.prevOpen = e.last, e.lastOpen
-	e.last, e.lastOpen = make(map[string]int64, len(iv.Backends)), iv.Open
+	l := endLevel{backends: make(map[string]int64, len(iv.Backends))}
 	for name, b := range iv.Backends {
 		if b != nil && b.Open > 0 {
-			e.last[name] = b.Open
+			l.backends[name] = b.Open
+			l.open += b.Open
 		}
 	}
+	e.ring[e.n%len(e.ring)] = l
 	e.n++
 }
 
-// levels returns each backend's open connections at the end of the run.
+// levels returns each backend's open connections at the end of the run:
+// those of the latest interval, unless the run ended with nothing open;
+// then of the interval before the trailing ones in which the open count
+// was zero or falling (at most endTail of them).
 func (e *endLevels) levels() map[string]int64 {
-	if e.n >= 2 && e.lastOpen == 0 && e.prevOpen > 0 {
-		return e.prev
+	if e.n == 0 {
+		return nil
 	}
-	return e.last
+	at := func(back int) endLevel { return e.ring[(e.n-1-back)%len(e.ring)] }
+	if at(0).open != 0 {
+		return at(0).backends
+	}
+	back := 0
+	for back < endTail && back+1 < e.n {
+		cur, prev := at(back), at(back+1)
+		if cur.open != 0 && cur.open >= prev.open {
+			break
+		}
+		back++
+	}
+	return at(back).backends
 }
 
 // setOpenAtEnd fills each backend's Connections.OpenAtEnd from open (by

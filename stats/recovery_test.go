@@ -48,6 +48,9 @@ func TestComputeRecovery(t *testing.T) {
 			want:  &Recovery{Target: 100, Level: 99, DropsByCode: map[int]int64{1006: 40}},
 			// the closing second (open 0) is not a further low.
 			wantDropped: fp(2), wantMin: 60},
+		{name: "closing straddles a tick", conns: 100, open: []int64{100, 100, 100, 40, 0},
+			codes: map[int]int64{1001: 3}, steps: reconnects,
+			want: &Recovery{Target: 100, Level: 99, Reconnects: 70, DropsByCode: map[int]int64{1001: 3}}},
 		{name: "dip within a second", conns: 100, open: []int64{100, 100, 100, 0},
 			codes: map[int]int64{1001: 3}, steps: reconnects,
 			want: &Recovery{Target: 100, Level: 99, Reconnects: 70, DropsByCode: map[int]int64{1001: 3}}},
@@ -139,6 +142,18 @@ func TestOpenAtEnd(t *testing.T) {
 			second(0, 90, map[string]int64{"b1": 30, "b2": 30, "b3": 30}),
 			second(1, 90, map[string]int64{"b1": 45, "b2": 45, "b3": 0}),
 			second(2, 90, map[string]int64{"b1": 40, "b2": 40, "b3": 10}),
+			second(3, 0, nil),
+		}, map[string]int64{"b1": 40, "b2": 40, "b3": 10}},
+		{"closing over two seconds", []*Interval{
+			second(0, 90, map[string]int64{"b1": 30, "b2": 30, "b3": 30}),
+			second(1, 90, map[string]int64{"b1": 50, "b2": 20, "b3": 20}),
+			second(2, 6, map[string]int64{"b1": 2, "b2": 1, "b3": 3}),
+			second(3, 0, nil),
+		}, map[string]int64{"b1": 50, "b2": 20, "b3": 20}},
+		{"closed in the tick's second, final one empty", []*Interval{
+			second(0, 90, map[string]int64{"b1": 30, "b2": 30, "b3": 30}),
+			second(1, 90, map[string]int64{"b1": 40, "b2": 40, "b3": 10}),
+			second(2, 0, nil),
 			second(3, 0, nil),
 		}, map[string]int64{"b1": 40, "b2": 40, "b3": 10}},
 		{"still open at the end", []*Interval{
