@@ -242,6 +242,12 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
 	}
 	s.ln = ln
+	// Set before the engine starts: an upgrade can arrive the moment it does.
+	id := cfg.BackendID
+	if id == "" {
+		id = s.Addr()
+	}
+	s.hello = []byte(HelloPrefix + id)
 	s.engine = nbhttp.NewEngine(ncfg)
 	installRaceHandoff(s.engine)
 	s.engine.OnAcceptError(s.onAcceptError)
@@ -273,11 +279,6 @@ func Start(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("server: start on %s: %w", cfg.Addr, err)
 	}
-	id := cfg.BackendID
-	if id == "" {
-		id = s.Addr()
-	}
-	s.hello = []byte(HelloPrefix + id)
 	return s, nil
 }
 
