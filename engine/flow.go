@@ -505,7 +505,10 @@ func (f *flowState) exec(st *scenario.Step, now int64) {
 	case scenario.StepClose:
 		f.closeSocket(st.Close.Code, st.Close.Reason, now)
 	case scenario.StepReconnect:
-		f.reconn, f.reconnAt, f.attempt = st, f.cursor, 0
+		// The intended start is the flow's cursor, unless that lies ahead
+		// (the socket was lost while waiting for a paced iteration): then
+		// the reconnect starts now, so corrected ≥ uncorrected.
+		f.reconn, f.reconnAt, f.attempt = st, min(f.cursor, now), 0
 		if c.state == stOpen {
 			f.reconnWait = true
 			f.closeSocket(1000, "", now)

@@ -763,3 +763,36 @@ flows:
 		t.Fatalf("%d reconnects, %d subscriptions sent, %d unmatched of %d", n, r.Messages.Sent, r.Messages.Unmatched, r.Messages.Received)
 	}
 }
+
+// TestReconnectWhileWaitingForPacedIteration: the server drops the
+// connection while the flow waits for its next paced iteration (an intended
+// time in the future). The reconnect then starts when the loss is seen, so
+// its corrected latency (backoff included) is never below the uncorrected
+// one (the successful handshake alone).
+func TestReconnectWhileWaitingForPacedIteration(t *testing.T) {
+	url := testenv.NodeWS(t, "close-after", "--after-ms", "300")
+	p := plan(t, url, `
+phases: [{connections: 2, duration: 2500ms}]
+flows:
+  - name: f
+    steps:
+      - repeat:
+          steps:
+            - repeat:
+                rate: 2
+                for: 24h
+                steps:
+                  - send: "hi ${conn}"
+                  - expect: {contains: hi, timeout: 1s}
+            - reconnect: {min: 50ms, max: 200ms, jitter: 0.5}
+              name: back
+`)
+	r, _ := runPlan(t, p, nil)
+	back := r.Latency.Steps["back"]
+	if back.Corrected.Count < 2 {
+		t.Fatalf("%d reconnects", back.Corrected.Count)
+	}
+	if back.Corrected.MinUS < 25_000 || back.Corrected.P50US < back.Uncorrected.P50US {
+		t.Fatalf("reconnect corrected %+v below uncorrected %+v", back.Corrected, back.Uncorrected)
+	}
+}
