@@ -551,7 +551,7 @@ func writeBackends(b *bytes.Buffer, r *Result) {
 		}
 		p50, p99 := "-", "-"
 		if d.RTT.Count > 0 {
-			p50, p99 = fmtUS(d.RTT.P50US), fmtUS(d.RTT.P99US)
+			p50, p99 = FormatUS(d.RTT.P50US), FormatUS(d.RTT.P99US)
 		}
 		p("  %-*s %11d %7s %7d %9d %11d %9d %9d %9d %7d %9s %9s\n", width, n,
 			d.Connections.Established, share, d.Connections.Failed, d.Connections.PeakOpen, d.Connections.OpenAtEnd,

@@ -285,7 +285,7 @@ func (c *Comparison) summary(i int) string {
 	if head == nil || math.IsNaN(head.Values[0]) || math.IsNaN(head.Values[i]) {
 		return s
 	}
-	change := fmt.Sprintf("%s -> %s", fmtUS(int64(head.Values[0])), fmtUS(int64(head.Values[i])))
+	change := fmt.Sprintf("%s -> %s", FormatUS(int64(head.Values[0])), FormatUS(int64(head.Values[i])))
 	switch p := head.Pct[i]; {
 	case head.Verdict[i] == 0:
 		return fmt.Sprintf("%s; %s ≈ (%s)", s, head.Name, change)
@@ -371,7 +371,7 @@ func fmtFigure(kind string, v float64, signed bool) string {
 		if signed && v == 0 {
 			return "0"
 		}
-		return sign + fmtUS(int64(math.Round(v)))
+		return sign + FormatUS(int64(math.Round(v)))
 	case KindCPU:
 		return sign + fmt.Sprintf("%.2fµs", v)
 	}

@@ -54,17 +54,17 @@ func (r *Result) Diagnose() []string {
 	}
 	if lag := r.Latency.SendLag; lag.Count > 0 {
 		limit := float64(MinLagWarnUS)
-		why := fmtUS(MinLagWarnUS)
+		why := FormatUS(MinLagWarnUS)
 		if r.Config.Rate > 0 {
 			intervalUS := 1e6 / r.Config.Rate
 			if f := LagWarnFraction * intervalUS; f > limit {
 				limit = f
-				why = fmt.Sprintf("10%% of the %s send interval", fmtUS(int64(intervalUS)))
+				why = fmt.Sprintf("10%% of the %s send interval", FormatUS(int64(intervalUS)))
 			}
 		}
 		if float64(lag.P99US) > limit {
 			w = append(w, fmt.Sprintf("the generator was the bottleneck: send lag p99 %s exceeds %s, so messages left late and the numbers show wsload's limit, not the target's; use more cores, processes or machines",
-				fmtUS(lag.P99US), why))
+				FormatUS(lag.P99US), why))
 		}
 	}
 	g := r.Generator
@@ -76,7 +76,7 @@ func (r *Result) Diagnose() []string {
 		}
 	}
 	if g.Clamped > 0 {
-		w = append(w, fmt.Sprintf("%d latency samples exceeded %s and were recorded as %s", g.Clamped, fmtUS(HighestUS), fmtUS(HighestUS)))
+		w = append(w, fmt.Sprintf("%d latency samples exceeded %s and were recorded as %s", g.Clamped, FormatUS(HighestUS), FormatUS(HighestUS)))
 	}
 	return w
 }

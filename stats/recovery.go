@@ -251,7 +251,7 @@ func writeRecovery(b *bytes.Buffer, r *Result) {
 	if len(rec.DropsByCode) > 0 {
 		var parts []string
 		for _, code := range slices.Sorted(maps.Keys(rec.DropsByCode)) {
-			parts = append(parts, fmt.Sprintf("%d %s: %d", code, closeCodeName(code), rec.DropsByCode[code]))
+			parts = append(parts, fmt.Sprintf("%d %s: %d", code, closeCodeLabel(code), rec.DropsByCode[code]))
 		}
 		p(" after drops (%s)", strings.Join(parts, ", "))
 	}

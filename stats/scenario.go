@@ -173,7 +173,7 @@ func writeSteps(b *bytes.Buffer, r *Result) {
 		s := r.Latency.Steps[n]
 		p99, lmax := "-", "-"
 		if s.SendLag != nil && s.SendLag.Count > 0 {
-			p99, lmax = fmtUS(s.SendLag.P99US), fmtUS(s.SendLag.MaxUS)
+			p99, lmax = FormatUS(s.SendLag.P99US), FormatUS(s.SendLag.MaxUS)
 		}
 		fmt.Fprintf(b, "%-*s%*d%*d%*d%*s%*s%*d%*d\n", width, n, col+1, s.Count, col, s.Sent,
 			col, s.Late, col, p99, col, lmax, col, s.Timeouts, col, s.Errors)

@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// fmtUS formats microseconds in a human unit with about three significant
+// FormatUS formats microseconds in a human unit with about three significant
 // digits, the histograms' precision: 850µs, 1.23ms, 12.3ms, 123ms, 1.23s.
-func fmtUS(us int64) string {
+// Every report (text, HTML) spells durations this way.
+func FormatUS(us int64) string {
 	switch {
 	case us < 1000:
 		return fmt.Sprintf("%dµs", us)
@@ -35,8 +36,8 @@ func sig3(v float64) string {
 	}
 }
 
-// fmtBytes formats a byte count in binary units: 512 B, 3.05 MiB.
-func fmtBytes(n int64) string {
+// FormatBytes formats a byte count in binary units: 512 B, 3.05 MiB.
+func FormatBytes(n int64) string {
 	if n < 1024 {
 		return fmt.Sprintf("%d B", n)
 	}
@@ -73,7 +74,7 @@ func WriteText(w io.Writer, r *Result) error {
 		c.Attempted, c.Established, c.Failed, c.Closed, c.PeakOpen)
 	p("Messages     sent %d (%s), received %d (%s), timed out %d, unmatched %d\n",
 		m.Sent, fmtRate(m.SentPerS), m.Received, fmtRate(m.ReceivedPerS), m.TimedOut, m.Unmatched)
-	p("Bytes        sent %s, received %s\n", fmtBytes(m.BytesSent), fmtBytes(m.BytesReceived))
+	p("Bytes        sent %s, received %s\n", FormatBytes(m.BytesSent), FormatBytes(m.BytesReceived))
 	p("\n")
 
 	type row struct {
@@ -111,12 +112,12 @@ func WriteText(w io.Writer, r *Result) error {
 			p("%s\n", strings.Repeat(fmt.Sprintf("%*s", col, "-"), len(Percentiles)+2))
 			continue
 		}
-		p("%*s", col, fmtUS(rw.l.MinUS))
+		p("%*s", col, FormatUS(rw.l.MinUS))
 		for _, pc := range Percentiles {
 			v, _ := rw.l.Percentile(pc.Name)
-			p("%*s", col, fmtUS(v))
+			p("%*s", col, FormatUS(v))
 		}
-		p("%*s\n", col, fmtUS(rw.l.MaxUS))
+		p("%*s\n", col, FormatUS(rw.l.MaxUS))
 	}
 	p("rtt (corrected) is measured from each message's scheduled send time, so it includes any\n")
 	p("wait to be sent (coordinated omission corrected); rtt uncorrected is measured from the\n")
@@ -134,7 +135,7 @@ func WriteText(w io.Writer, r *Result) error {
 		if i > 0 {
 			p(", ")
 		}
-		p("%d %s: %d", code, closeCodeName(code), r.CloseCodes[code])
+		p("%d %s: %d", code, closeCodeLabel(code), r.CloseCodes[code])
 	}
 	p("\n")
 	p("Errors       ")
@@ -161,12 +162,12 @@ func WriteText(w io.Writer, r *Result) error {
 	if g.GOMAXPROCS > 0 {
 		p(" (GOMAXPROCS %d)", g.GOMAXPROCS)
 	}
-	perMsg := fmtUS(int64(math.Round(g.CPUPerMsgUS)))
+	perMsg := FormatUS(int64(math.Round(g.CPUPerMsgUS)))
 	if g.CPUPerMsgUS < 100 {
 		perMsg = fmt.Sprintf("%.1fµs", g.CPUPerMsgUS) // sub-µs precision matters here
 	}
 	p(", %s CPU per message, max RSS %s, send lag p99 %s\n",
-		perMsg, fmtBytes(g.MaxRSSBytes), fmtUS(r.Latency.SendLag.P99US))
+		perMsg, FormatBytes(g.MaxRSSBytes), FormatUS(r.Latency.SendLag.P99US))
 	if len(g.Warnings) > 0 {
 		p("\nWarnings\n")
 		for _, warn := range g.Warnings {
@@ -217,32 +218,42 @@ func describeConfig(c Config) string {
 	return strings.Join(parts, ", ")
 }
 
-// closeCodeName names the WebSocket close codes a load test commonly sees
-// (RFC 6455 section 7.4.1), in parentheses; others get "".
-func closeCodeName(code int) string {
+// CloseCodeName names the WebSocket close codes a load test commonly sees
+// (RFC 6455 section 7.4.1): "normal", "going away", …; "" for others.
+func CloseCodeName(code int) string {
 	switch code {
 	case 1000:
-		return "(normal)"
+		return "normal"
 	case 1001:
-		return "(going away)"
+		return "going away"
 	case 1002:
-		return "(protocol error)"
+		return "protocol error"
 	case 1003:
-		return "(unsupported data)"
+		return "unsupported data"
+	case 1005:
+		return "no status"
 	case 1006:
-		return "(abnormal, no close frame)"
+		return "abnormal, no close frame"
 	case 1007:
-		return "(invalid payload)"
+		return "invalid payload"
 	case 1008:
-		return "(policy violation)"
+		return "policy violation"
 	case 1009:
-		return "(message too big)"
+		return "message too big"
 	case 1011:
-		return "(server error)"
+		return "server error"
 	case 1012:
-		return "(service restart)"
+		return "service restart"
 	case 1013:
-		return "(try again later)"
+		return "try again later"
+	}
+	return ""
+}
+
+// closeCodeLabel is CloseCodeName in parentheses, for the summary.
+func closeCodeLabel(code int) string {
+	if n := CloseCodeName(code); n != "" {
+		return "(" + n + ")"
 	}
 	return ""
 }
@@ -271,7 +282,7 @@ func FormatProgress(iv *Interval, elapsed, total time.Duration) string {
 	}
 	fmt.Fprintf(&b, " open %d, conn/s %s, sent/s %s, recv/s %s", iv.Open, rate(iv.Established), rate(iv.Sent), rate(iv.Received))
 	if count(iv.RTT) > 0 {
-		fmt.Fprintf(&b, ", rtt p50 %s p99 %s", fmtUS(Quantile(iv.RTT, 50)), fmtUS(Quantile(iv.RTT, 99)))
+		fmt.Fprintf(&b, ", rtt p50 %s p99 %s", FormatUS(Quantile(iv.RTT, 50)), FormatUS(Quantile(iv.RTT, 99)))
 	} else {
 		b.WriteString(", rtt -")
 	}

@@ -73,7 +73,7 @@ func TestWriteTextContent(t *testing.T) {
 		"p50", "p999", "p9999",
 		"refused 1 (connect)", "read 1",
 		"1006 (abnormal, no close frame): 2",
-		"send lag p99 " + fmtUS(r.Latency.SendLag.P99US),
+		"send lag p99 " + FormatUS(r.Latency.SendLag.P99US),
 		"max RSS 48.0 MiB",
 	} {
 		if !strings.Contains(out, want) {
@@ -100,8 +100,8 @@ func TestFmtUnits(t *testing.T) {
 		{0, "0µs"}, {999, "999µs"}, {1000, "1.00ms"}, {1234, "1.23ms"}, {12_345, "12.3ms"},
 		{123_456, "123ms"}, {1_234_567, "1.23s"}, {HighestUS, "3600s"},
 	} {
-		if got := fmtUS(tc.us); got != tc.want {
-			t.Fatalf("fmtUS(%d) = %q, want %q", tc.us, got, tc.want)
+		if got := FormatUS(tc.us); got != tc.want {
+			t.Fatalf("FormatUS(%d) = %q, want %q", tc.us, got, tc.want)
 		}
 	}
 	for _, tc := range []struct {
@@ -110,8 +110,8 @@ func TestFmtUnits(t *testing.T) {
 	}{
 		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.00 KiB"}, {3 << 20, "3.00 MiB"}, {5 << 40, "5.00 TiB"}, {5000 << 40, "5000 TiB"},
 	} {
-		if got := fmtBytes(tc.n); got != tc.want {
-			t.Fatalf("fmtBytes(%d) = %q, want %q", tc.n, got, tc.want)
+		if got := FormatBytes(tc.n); got != tc.want {
+			t.Fatalf("FormatBytes(%d) = %q, want %q", tc.n, got, tc.want)
 		}
 	}
 }

@@ -37,7 +37,7 @@ func Broken(vs []Verdict) bool {
 func FormatValue(v float64, unit string) string {
 	switch unit {
 	case "us":
-		return fmtUS(int64(v + 0.5))
+		return FormatUS(int64(v + 0.5))
 	case "%":
 		return fmt.Sprintf("%.3g%%", v)
 	case "/s":
