@@ -53,9 +53,7 @@ need_apt npm npm
 need_apt chromium chromium # report/ renders the HTML report headless (its Recommends bring fonts-liberation, the charts' font)
 need_apt haproxy haproxy # internal/rig runs a real HAProxy in front of wsload backends
 need_apt nginx nginx     # and nginx (run with a private prefix, never the packaged service)
-# More installs go here as tests need them, e.g. (with a later issue):
-#   need_apt haproxy haproxy
-#   need_apt chromium chromium
+# More installs go here as tests need them.
 echo "node $(node --version), npm $(npm --version)"
 
 # --- npm packages for testdata/node (the ws servers) --------------------------------------------
