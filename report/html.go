@@ -792,40 +792,7 @@ func backendsSection(runs []Run) (template.HTML, error) {
 	}
 	order := slices.Sorted(maps.Keys(names))
 
-	// Horizontal bars, first backend on top: names of any length stay
-	// readable, and the chart grows with the number of backends.
-	p := newPlot()
-	p.X.Label.Text = "connections established"
-	const barW = 12
-	var legend []legendEntry
-	for ri, r := range runs {
-		vals := make(plotter.Values, len(order))
-		for i, name := range order {
-			vals[len(order)-1-i] = float64(r.Result.Backends[name].Connections.Established)
-		}
-		bars, err := plotter.NewBarChart(vals, vg.Points(barW))
-		if err != nil {
-			return "", fmt.Errorf("report: backends chart: %w", err)
-		}
-		bars.Horizontal = true
-		bars.Color = colorAt(ri)
-		bars.LineStyle.Width = 0
-		// Runs stack top to bottom in run order within each backend's band.
-		bars.Offset = vg.Points(barW * (float64(len(runs)-1)/2 - float64(ri)))
-		p.Add(bars)
-		legend = append(legend, legendEntry{Name: r.Label, Color: cssColor(colorAt(ri)), Marker: "■"})
-	}
-	reversed := slices.Clone(order)
-	slices.Reverse(reversed)
-	p.NominalY(reversed...)
-	p.X.Min = 0
-	if p.X.Max <= 0 {
-		p.X.Max = 1
-	}
-	p.X.Max *= 1.05
-	p.X.Tick.Marker = niceTicker{}
-	h := vg.Points(float64(len(order)*len(runs)*barW)*1.5) + 0.9*vg.Inch
-	svg, err := toSVG(p, chartW, max(h, 2*vg.Inch))
+	svg, legend, err := backendBars(runs, order, "connections established", func(c stats.BackendConnections) int64 { return c.Established })
 	if err != nil {
 		return "", fmt.Errorf("report: backends chart: %w", err)
 	}
@@ -899,4 +866,43 @@ func describeSpread(s *stats.Spread) string {
 		return fmt.Sprintf("%s: a backend got none (max %s), coefficient of variation %.3f", by, fmtInt(s.Max), s.CV)
 	}
 	return fmt.Sprintf("%s: busiest/least busy %.2f× (%s/%s), coefficient of variation %.3f", by, *s.MaxMinRatio, fmtInt(s.Max), fmtInt(s.Min), s.CV)
+}
+
+// backendBars draws one value per backend as horizontal bars, one colour per
+// run, first backend on top: names of any length stay readable, and the
+// chart grows with the number of backends. order lists the backends.
+func backendBars(runs []Run, order []string, xLabel string, value func(stats.BackendConnections) int64) (template.HTML, []legendEntry, error) {
+	p := newPlot()
+	p.X.Label.Text = xLabel
+	const barW = 12
+	var legend []legendEntry
+	for ri, r := range runs {
+		vals := make(plotter.Values, len(order))
+		for i, name := range order {
+			vals[len(order)-1-i] = float64(value(r.Result.Backends[name].Connections))
+		}
+		bars, err := plotter.NewBarChart(vals, vg.Points(barW))
+		if err != nil {
+			return "", nil, err
+		}
+		bars.Horizontal = true
+		bars.Color = colorAt(ri)
+		bars.LineStyle.Width = 0
+		// Runs stack top to bottom in run order within each backend's band.
+		bars.Offset = vg.Points(barW * (float64(len(runs)-1)/2 - float64(ri)))
+		p.Add(bars)
+		legend = append(legend, legendEntry{Name: r.Label, Color: cssColor(colorAt(ri)), Marker: "■"})
+	}
+	reversed := slices.Clone(order)
+	slices.Reverse(reversed)
+	p.NominalY(reversed...)
+	p.X.Min = 0
+	if p.X.Max <= 0 {
+		p.X.Max = 1
+	}
+	p.X.Max *= 1.05
+	p.X.Tick.Marker = niceTicker{}
+	h := vg.Points(float64(len(order)*len(runs)*barW)*1.5) + 0.9*vg.Inch
+	svg, err := toSVG(p, chartW, max(h, 2*vg.Inch))
+	return svg, legend, err
 }

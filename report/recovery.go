@@ -308,37 +308,7 @@ func openAtEndBars(runs []Run) (fig figure, ok bool, err error) {
 		return figure{}, false, nil
 	}
 	order := slices.Sorted(maps.Keys(names))
-	p := newPlot()
-	p.X.Label.Text = "connections open at the end"
-	const barW = 12
-	var legend []legendEntry
-	for ri, r := range runs {
-		vals := make(plotter.Values, len(order))
-		for i, name := range order {
-			vals[len(order)-1-i] = float64(r.Result.Backends[name].Connections.OpenAtEnd)
-		}
-		bars, err := plotter.NewBarChart(vals, vg.Points(barW))
-		if err != nil {
-			return figure{}, false, fmt.Errorf("report: open-at-end chart: %w", err)
-		}
-		bars.Horizontal = true
-		bars.Color = colorAt(ri)
-		bars.LineStyle.Width = 0
-		bars.Offset = vg.Points(barW * (float64(len(runs)-1)/2 - float64(ri)))
-		p.Add(bars)
-		legend = append(legend, legendEntry{Name: r.Label, Color: cssColor(colorAt(ri)), Marker: "■"})
-	}
-	reversed := slices.Clone(order)
-	slices.Reverse(reversed)
-	p.NominalY(reversed...)
-	p.X.Min = 0
-	if p.X.Max <= 0 {
-		p.X.Max = 1
-	}
-	p.X.Max *= 1.05
-	p.X.Tick.Marker = niceTicker{}
-	h := vg.Points(float64(len(order)*len(runs)*barW)*1.5) + 0.9*vg.Inch
-	svg, err := toSVG(p, chartW, max(h, 2*vg.Inch))
+	svg, legend, err := backendBars(runs, order, "connections open at the end", func(c stats.BackendConnections) int64 { return c.OpenAtEnd })
 	if err != nil {
 		return figure{}, false, fmt.Errorf("report: open-at-end chart: %w", err)
 	}
