@@ -105,40 +105,21 @@ func (a *Aggregate) Result(h Header) *Result {
 		dur = a.last.Sub(a.start).Seconds()
 	}
 	r := &Result{
-		Schema:    Schema,
-		Tool:      Tool,
-		Version:   h.Version,
-		Target:    RedactURL(h.Target),
-		Start:     start.UTC(),
-		DurationS: dur,
-		Config:    h.Config,
-		Connections: Connections{
-			Attempted:      t.Attempted,
-			Established:    t.Established,
-			Failed:         t.Failed,
-			Closed:         t.Closed,
-			PeakOpen:       a.peak,
-			FailedByReason: nonNilMap(t.ConnFailures),
-		},
-		Messages: Messages{
-			Sent:          t.Sent,
-			Received:      t.Received,
-			TimedOut:      t.TimedOut,
-			Unmatched:     t.Unmatched,
-			BytesSent:     t.BytesSent,
-			BytesReceived: t.BytesReceived,
-		},
+		Schema:     Schema,
+		Tool:       Tool,
+		Version:    h.Version,
+		Target:     RedactURL(h.Target),
+		Start:      start.UTC(),
+		DurationS:  dur,
+		Config:     h.Config,
 		CloseCodes: nonNilMap(t.CloseCodes),
 		Errors:     nonNilMap(t.Errors),
 		Generator:  h.Generator,
 		Timeline:   slices.Clone(a.timeline),
 	}
+	r.Connections, r.Messages = t.counts(a.peak, dur)
 	if r.Timeline == nil {
 		r.Timeline = []Point{}
-	}
-	if dur > 0 {
-		r.Messages.SentPerS = float64(t.Sent) / dur
-		r.Messages.ReceivedPerS = float64(t.Received) / dur
 	}
 	r.Config.Headers = redactMap(h.Config.Headers)
 	r.Config.SourceIPs = nonNilSlice(h.Config.SourceIPs)
@@ -203,4 +184,31 @@ func nonNilSlice(s []string) []string {
 		return []string{}
 	}
 	return slices.Clone(s)
+}
+
+// counts is what a Result says of the totals t: connection and message
+// counts, with rates over dur seconds and the given peak of open
+// connections.
+func (t *Interval) counts(peak int64, dur float64) (Connections, Messages) {
+	c := Connections{
+		Attempted:      t.Attempted,
+		Established:    t.Established,
+		Failed:         t.Failed,
+		Closed:         t.Closed,
+		PeakOpen:       peak,
+		FailedByReason: nonNilMap(t.ConnFailures),
+	}
+	m := Messages{
+		Sent:          t.Sent,
+		Received:      t.Received,
+		TimedOut:      t.TimedOut,
+		Unmatched:     t.Unmatched,
+		BytesSent:     t.BytesSent,
+		BytesReceived: t.BytesReceived,
+	}
+	if dur > 0 {
+		m.SentPerS = float64(t.Sent) / dur
+		m.ReceivedPerS = float64(t.Received) / dur
+	}
+	return c, m
 }

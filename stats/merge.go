@@ -354,37 +354,18 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 	dur := m.end.Sub(m.start).Seconds()
 	timeline, peak := mergeTimelines(results, m.start)
 	r := &Result{
-		Schema:    Schema,
-		Tool:      Tool,
-		Version:   first.Version,
-		Target:    strings.Join(targets, ", "),
-		Start:     m.start.UTC(),
-		DurationS: dur,
-		Config:    first.Config,
-		Connections: Connections{
-			Attempted:      t.Attempted,
-			Established:    t.Established,
-			Failed:         t.Failed,
-			Closed:         t.Closed,
-			PeakOpen:       max(m.peak, peak),
-			FailedByReason: nonNilMap(t.ConnFailures),
-		},
-		Messages: Messages{
-			Sent:          t.Sent,
-			Received:      t.Received,
-			TimedOut:      t.TimedOut,
-			Unmatched:     t.Unmatched,
-			BytesSent:     t.BytesSent,
-			BytesReceived: t.BytesReceived,
-		},
+		Schema:     Schema,
+		Tool:       Tool,
+		Version:    first.Version,
+		Target:     strings.Join(targets, ", "),
+		Start:      m.start.UTC(),
+		DurationS:  dur,
+		Config:     first.Config,
 		CloseCodes: nonNilMap(t.CloseCodes),
 		Errors:     nonNilMap(t.Errors),
 		Timeline:   timeline,
 	}
-	if dur > 0 {
-		r.Messages.SentPerS = float64(t.Sent) / dur
-		r.Messages.ReceivedPerS = float64(t.Received) / dur
-	}
+	r.Connections, r.Messages = t.counts(max(m.peak, peak), dur)
 
 	c := &r.Config
 	c.Headers = redactMap(first.Config.Headers)
