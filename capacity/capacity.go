@@ -536,21 +536,7 @@ func RunEngine(ctx context.Context, cfg engine.Config) (*stats.Result, error) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	src := make([]string, len(cfg.SourceIPs))
-	for i, ip := range cfg.SourceIPs {
-		src[i] = ip.String()
-	}
-	r := agg.Result(stats.Header{
-		Target: cfg.URL,
-		Start:  start,
-		Config: stats.Config{
-			Connections: cfg.Connections, ConnectRate: cfg.ConnectRate, Rate: cfg.Rate, Size: cfg.Size,
-			Binary: cfg.Binary, DurationS: cfg.Duration.Seconds(), SourceIPs: src,
-			Headers: stats.RedactHeaders(cfg.Header), Subprotocols: cfg.Subprotocols,
-			HandshakeTimeoutS: cfg.HandshakeTimeout.Seconds(), ReplyTimeoutS: cfg.ReplyTimeout.Seconds(),
-			Pollers: cfg.Pollers, BackendFrom: cfg.BackendFrom.String(),
-		},
-	})
+	r := agg.Result(stats.Header{Target: cfg.URL, Start: start, Config: eng.Config().Stats()})
 	if d, ok := eng.Ramp(); ok {
 		r.Connections.RampS = d.Seconds()
 	}

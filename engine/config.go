@@ -219,3 +219,28 @@ func (c *Config) fromPlan() error {
 	c.InsecureTLS = c.InsecureTLS || p.TLS.Insecure
 	return nil
 }
+
+// Stats describes the configuration in a result (header values that look
+// like secrets redacted). Called on a validated configuration
+// ((*Engine).Config), it reports the values the run used, defaults included.
+func (c Config) Stats() stats.Config {
+	src := make([]string, len(c.SourceIPs))
+	for i, ip := range c.SourceIPs {
+		src[i] = ip.String()
+	}
+	return stats.Config{
+		Connections:       c.Connections,
+		ConnectRate:       c.ConnectRate,
+		Rate:              c.Rate,
+		Size:              c.Size,
+		Binary:            c.Binary,
+		DurationS:         c.Duration.Seconds(),
+		SourceIPs:         src,
+		Headers:           stats.RedactHeaders(c.Header),
+		Subprotocols:      c.Subprotocols,
+		HandshakeTimeoutS: c.HandshakeTimeout.Seconds(),
+		ReplyTimeoutS:     c.ReplyTimeout.Seconds(),
+		Pollers:           c.Pollers,
+		BackendFrom:       c.BackendFrom.String(),
+	}
+}

@@ -167,6 +167,9 @@ func New(cfg Config, rec *stats.Recorder) (*Engine, error) {
 	return e, nil
 }
 
+// Config returns the configuration as validated by New, defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
 // SampleErrors returns one example error text per failure reason, so a report
 // can say what "tls" or "http_502" meant in this run.
 func (e *Engine) SampleErrors() map[string]string {

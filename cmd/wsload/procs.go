@@ -363,7 +363,7 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 	cfg := o.cfg
 	cfg.URL = strings.Join(targets, ",")
 	mu.Lock()
-	res := agg.Result(stats.Header{Version: Version, Target: cfg.URL, Start: start, Config: resultConfig(&cfg), Generator: gen})
+	res := agg.Result(stats.Header{Version: Version, Target: cfg.URL, Start: start, Config: cfg.Stats(), Generator: gen})
 	mu.Unlock()
 	res.Config.Segment = o.spread.seg
 	res.Config.Scenario = o.scenario

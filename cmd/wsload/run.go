@@ -247,7 +247,7 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 		Version:   Version,
 		Target:    o.cfg.URL,
 		Start:     start,
-		Config:    resultConfig(&o.cfg),
+		Config:    eng.Config().Stats(),
 		Generator: gen,
 	})
 	mu.Unlock()
@@ -337,28 +337,6 @@ func firstSample(res *stats.Result, samples map[string]string) string {
 		return fmt.Sprintf(": %s (%s)", best, s)
 	}
 	return ": " + best
-}
-
-func resultConfig(c *engine.Config) stats.Config {
-	src := make([]string, len(c.SourceIPs))
-	for i, ip := range c.SourceIPs {
-		src[i] = ip.String()
-	}
-	return stats.Config{
-		Connections:       c.Connections,
-		ConnectRate:       c.ConnectRate,
-		Rate:              c.Rate,
-		Size:              c.Size,
-		Binary:            c.Binary,
-		DurationS:         c.Duration.Seconds(),
-		SourceIPs:         src,
-		Headers:           stats.RedactHeaders(c.Header),
-		Subprotocols:      c.Subprotocols,
-		HandshakeTimeoutS: c.HandshakeTimeout.Seconds(),
-		ReplyTimeoutS:     c.ReplyTimeout.Seconds(),
-		Pollers:           c.Pollers,
-		BackendFrom:       c.BackendFrom.String(),
-	}
 }
 
 // parseHeaders turns repeated -H 'Name: value' into a header.
