@@ -20,6 +20,7 @@ import (
 	"github.com/lesismal/nbio/logging"
 
 	"github.com/wsload/wsload/engine"
+	"github.com/wsload/wsload/internal/nbiolog"
 	"github.com/wsload/wsload/server"
 	"github.com/wsload/wsload/stats"
 )
@@ -39,6 +40,7 @@ func TestMain(m *testing.M) {
 	case os.Getenv(serveEnv) == "1":
 		os.Exit(serveMain())
 	}
+	nbiolog.Quiet() // nbio's errors only, on stderr
 	os.Exit(m.Run())
 }
 

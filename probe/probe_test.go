@@ -17,15 +17,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lesismal/nbio/logging"
-
 	"github.com/wsload/wsload/engine/wsproto"
+	"github.com/wsload/wsload/internal/nbiolog"
 	"github.com/wsload/wsload/internal/testenv"
 	"github.com/wsload/wsload/server"
 )
 
 func TestMain(m *testing.M) {
-	logging.SetLevel(logging.LevelError) // nbio logs every engine start on stdout
+	nbiolog.Quiet() // nbio's errors only, on stderr: a failure is the first thing a reader sees
 	os.Exit(m.Run())
 }
 

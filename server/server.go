@@ -33,6 +33,8 @@ import (
 
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
+
+	"github.com/wsload/wsload/internal/nbiorace"
 )
 
 // DefaultAddr is where `wsload serve` listens unless told otherwise. Loopback only: a load
@@ -249,7 +251,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.hello = []byte(HelloPrefix + id)
 	s.engine = nbhttp.NewEngine(ncfg)
-	installRaceHandoff(s.engine)
+	nbiorace.Install(s.engine)
 	s.engine.OnAcceptError(s.onAcceptError)
 
 	up := websocket.NewUpgrader()

@@ -18,12 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lesismal/nbio/logging"
+	"github.com/wsload/wsload/internal/nbiolog"
 )
 
 func TestMain(m *testing.M) {
-	// nbio logs every engine start at info level on stdout.
-	logging.SetLevel(logging.LevelError)
+	nbiolog.Quiet() // nbio's errors only, on stderr: a failure is the first thing a reader sees
 	os.Exit(m.Run())
 }
 

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lesismal/nbio/logging"
 	"github.com/spf13/pflag"
 
 	"github.com/wsload/wsload/capacity"
@@ -55,6 +54,7 @@ type capacityOptions struct {
 	out         string
 	format      string
 	quiet       bool
+	verbose     bool
 }
 
 func capacityFlags(o *capacityOptions) *pflag.FlagSet {
@@ -84,6 +84,7 @@ func capacityFlags(o *capacityOptions) *pflag.FlagSet {
 	fs.StringVarP(&o.out, "out", "o", "", "write the capacity JSON (every step's full result) to FILE, atomically")
 	fs.StringVar(&o.format, "format", "text", "what to print on stdout at the end: text or json")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no per-step progress on stderr")
+	fs.BoolVar(&o.verbose, "verbose", false, verboseHelp)
 	fs.SortFlags = false
 	return fs
 }
@@ -119,7 +120,7 @@ func capacityCmd(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logging.SetLevel(logging.LevelNone)
+	nbioLog(o.verbose)
 	opts.OnStep = func(st capacity.Step) {
 		if !o.quiet {
 			fmt.Fprintln(stderr, stepLine(st))

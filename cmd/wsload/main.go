@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/wsload/wsload/internal/nbiolog"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=…".
@@ -91,6 +93,20 @@ func versionCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "wsload %s\n", Version)
 	return exitOK
+}
+
+// verboseHelp is the one help text of --verbose, on every command that starts nbio.
+const verboseHelp = "also print nbio's own log lines (engine start/stop, poller errors) on stderr; by default only its errors"
+
+// nbioLog sets nbio's process-wide logger for a command that is about to start nbio: errors only
+// on stderr, or everything with --verbose. Never stdout, where the progress line, the summary
+// and a --procs worker's interval stream go.
+func nbioLog(verbose bool) {
+	if verbose {
+		nbiolog.Verbose()
+		return
+	}
+	nbiolog.Quiet()
 }
 
 // parseFlags parses a subcommand's flags. pflag prints nothing itself with

@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lesismal/nbio/logging"
 	"github.com/spf13/pflag"
 
 	"github.com/wsload/wsload/engine"
@@ -234,7 +233,7 @@ func runWorker(o *runOptions, targets []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logging.SetLevel(logging.LevelNone) // nbio logs on stdout: it would corrupt the stream
+	nbioLog(o.verbose) // stderr only: stdout is the interval stream
 
 	rep := fleet.NewReporter(stdout)
 	if o.cfg.Connections == 0 { // more workers than connections: nothing to do

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wsload/wsload/engine"
+	"github.com/wsload/wsload/internal/nbiolog"
 	"github.com/wsload/wsload/internal/testenv"
 	"github.com/wsload/wsload/stats"
 )
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asWsloadEnv) == "1" {
 		os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	nbiolog.Quiet() // nbio's errors only, on stderr
 	os.Exit(m.Run())
 }
 

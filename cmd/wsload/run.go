@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lesismal/nbio/logging"
 	"github.com/spf13/pflag"
 
 	"github.com/wsload/wsload/engine"
@@ -52,6 +51,7 @@ type runOptions struct {
 	out     string
 	format  string
 	quiet   bool
+	verbose bool // --verbose: nbio's own log lines on stderr
 	cpuprof string
 	hlog    string
 
@@ -94,6 +94,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.hlog, "hlog", "", "also write per-second rtt, rtt_uncorrected and handshake histograms to FILE, an HdrHistogram interval log")
 	fs.StringVar(&o.format, "format", "text", "what to print on stdout at the end: text or json")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress on stderr")
+	fs.BoolVar(&o.verbose, "verbose", false, verboseHelp)
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write wsload's own CPU profile to FILE (for go tool pprof)")
 	fs.StringVar(&o.backendFrom, "backend-from", "", "split results by backend: header:NAME (a response header of the upgrade) or message:REGEX (the first message; group 1 is the id)")
 	fs.StringVar(&o.sloText, "slo", "", "objectives to judge the run by, e.g. 'rtt.p99<50ms,errors<0.1%'; exit 4 when any is broken")
@@ -155,7 +156,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logging.SetLevel(logging.LevelNone) // nbio's own logging would interleave with the progress line
+	nbioLog(o.verbose)
 
 	embedded := fs.NArg() == 0
 	var srv *server.Server

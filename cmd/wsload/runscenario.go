@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/lesismal/nbio/logging"
 	"github.com/spf13/pflag"
 
 	"github.com/wsload/wsload/scenario"
@@ -117,7 +116,7 @@ func runScenario(o *runOptions, fs *pflag.FlagSet, file string, args []string, s
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logging.SetLevel(logging.LevelNone)
+	nbioLog(o.verbose)
 	return execute(ctx, o, false, stdout, stderr)
 }
 

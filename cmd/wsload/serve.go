@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lesismal/nbio/logging"
 	"github.com/spf13/pflag"
 
 	"github.com/wsload/wsload/server"
@@ -68,7 +67,7 @@ func (f stallFlag) Set(v string) error {
 
 func (stallFlag) Type() string { return "EVERY/FOR" }
 
-func serveFlags(cfg *server.Config) *pflag.FlagSet {
+func serveFlags(cfg *server.Config, verbose *bool) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", server.DefaultAddr, "host:port to listen on (port 0 picks a free one)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file: serve wss (with --tls-key)")
@@ -82,6 +81,7 @@ func serveFlags(cfg *server.Config) *pflag.FlagSet {
 	fs.IntVar(&cfg.Pollers, "pollers", 0, "event loops (0 = one per CPU)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most open WebSocket connections; further upgrades get 503 (0 = unlimited)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close connections that receive nothing this long (0 = never)")
+	fs.BoolVar(verbose, "verbose", false, verboseHelp)
 	fs.SortFlags = false
 	return fs
 }
@@ -97,7 +97,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 // second Ctrl-C during a slow shutdown kills the process the default way.
 func serveUntil(ctx context.Context, stop func(), args []string, _, stderr io.Writer) int {
 	var cfg server.Config
-	fs := serveFlags(&cfg)
+	var verbose bool
+	fs := serveFlags(&cfg, &verbose)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wsload serve [flags]\n\nRuns the reference WebSocket target: an echo server on nbio that holds tens of\nthousands of connections. Every path upgrades; GET / answers a short page and\n/status/NNN answers HTTP status NNN instead of upgrading (to test refused upgrades).\n\n%s\nFlags:\n%s", serveExamples, fs.FlagUsages())
@@ -125,7 +126,7 @@ func serveUntil(ctx context.Context, stop func(), args []string, _, stderr io.Wr
 		defer logMu.Unlock()
 		fmt.Fprintf(stderr, "wsload serve: %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 	}
-	logging.SetLevel(logging.LevelNone) // nbio's own log lines go to stdout; the server reports what matters
+	nbioLog(verbose)
 
 	soft, hard, limErr := raiseOpenFiles()
 

@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
+
+	"github.com/wsload/wsload/internal/nbiorace"
 )
 
 // startEchoServer runs an in-process nbio WebSocket echo server on
@@ -21,7 +22,6 @@ import (
 // back fragmented (nbio's default frame size), exercising reassembly.
 func startEchoServer(t *testing.T, compression bool) *url.URL {
 	t.Helper()
-	logging.SetLevel(logging.LevelNone)
 	u := websocket.NewUpgrader()
 	u.Subprotocols = []string{"echo"}
 	u.EnableCompression(compression)
@@ -49,6 +49,7 @@ func startEchoServer(t *testing.T, compression bool) *url.URL {
 			return ln, err
 		},
 	})
+	nbiorace.Install(engine) // nbio's accept hand-off, made visible to -race
 	if err := engine.Start(); err != nil {
 		t.Fatalf("nbio engine: %v", err)
 	}

@@ -1,6 +1,6 @@
 //go:build race
 
-package server
+package nbiorace
 
 import (
 	"net"
@@ -10,13 +10,13 @@ import (
 	"github.com/lesismal/nbio/nbhttp"
 )
 
-// installRaceHandoff exists for `go test -race` only. nbio hands an accepted connection from
+// Install exists for `go test -race` only. nbio hands an accepted connection from
 // its accept goroutine to a poller through epoll, a synchronisation the race detector cannot
 // see, so it reports nbio's own first read of the remote address (written by accept) as a
 // race in every test. A mutex released when nbio opens a connection and acquired before each
 // read event gives the detector the edge the kernel already provides. Normal builds compile
 // the no-op in race_off.go instead.
-func installRaceHandoff(e *nbhttp.Engine) {
+func Install(e *nbhttp.Engine) {
 	var mu sync.Mutex
 	e.OnOpen(func(net.Conn) {
 		mu.Lock()
