@@ -14,27 +14,54 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
 die() {
-	printf '\ntest.sh: FAILED: %s\n' "$*" >&2
+	printf '\ntest.sh: FAILED after %s: %s\n' "$(elapsed)" "$*" >&2
 	exit 1
+}
+
+started=$(date +%s)
+pkgs_ok=()
+pkgs_failed=()
+
+# elapsed prints the time since the script started, as 6m28s.
+elapsed() {
+	local s=$(($(date +%s) - started))
+	printf '%dm%02ds' $((s / 60)) $((s % 60))
+}
+
+# apt waits for the dpkg lock instead of failing at once when another apt or unattended-upgrades
+# holds it (DPkg::Lock::Timeout covers the frontend lock and, on apt >= 2.x, the lists lock).
+apt() {
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 "$@" </dev/null
 }
 
 apt_updated=
 # need_apt PKG BIN installs the Debian package PKG when the command BIN is missing.
 need_apt() {
 	local pkg=$1 bin=$2
-	command -v "$bin" >/dev/null 2>&1 && return 0
+	if command -v "$bin" >/dev/null 2>&1; then
+		pkgs_ok+=("$pkg")
+		return 0
+	fi
 	if [ "$(id -u)" != 0 ]; then
 		die "'$bin' is missing: install the Debian package '$pkg' (sudo apt-get install -y $pkg), then run $0 again"
 	fi
 	command -v apt-get >/dev/null 2>&1 || die "'$bin' is missing and there is no apt-get here: install '$pkg' by hand"
 	if [ -z "$apt_updated" ]; then
 		say "apt-get update"
-		apt-get update -q || die "apt-get update failed"
+		if ! apt update -q; then
+			echo "apt-get update failed; retrying once in 15 s"
+			sleep 15
+			apt update -q || die "apt-get update failed twice (is a package mirror reachable?)"
+		fi
 		apt_updated=1
 	fi
 	say "apt-get install $pkg (for $bin)"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" </dev/null || die "apt-get install $pkg failed"
+	if ! apt install -y -q "$pkg"; then
+		pkgs_failed+=("$pkg")
+		die "apt-get install $pkg failed"
+	fi
 	command -v "$bin" >/dev/null 2>&1 || die "installed '$pkg' but '$bin' is still not on PATH"
+	pkgs_ok+=("$pkg")
 }
 
 # --- Go ----------------------------------------------------------------------------------------
@@ -99,4 +126,25 @@ if [ $# -eq 0 ]; then
 	set -- ./...
 fi
 say "go test -race -count=1 -timeout 60m $*"
-exec go test -race -count=1 -timeout 60m "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+go test -race -count=1 -timeout 60m "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+
+# One line to read first: how many packages passed and failed, which, and how long it all took.
+passed=$(grep -cE '^ok[[:space:]]' "$log" || true)
+failed_pkgs=$({ grep -E '^FAIL[[:space:]]+[^[:space:]]' "$log" || true; } | awk '{print $2}' | sort -u | tr '\n' ' ')
+failed=$(printf '%s' "$failed_pkgs" | wc -w)
+failed_tests=$({ grep -E '^[[:space:]]*--- FAIL: ' "$log" || true; } | sed -E 's/^[[:space:]]*--- FAIL: ([^ ]+).*/\1/' | sort -u | tr '\n' ' ')
+echo
+echo "test.sh: system packages ok: ${pkgs_ok[*]:-none}${pkgs_failed:+; failed: ${pkgs_failed[*]}}"
+[ -z "$failed_tests" ] || echo "test.sh: failed tests: $failed_tests"
+[ -z "$failed_pkgs" ] || echo "test.sh: failed packages: $failed_pkgs"
+echo "test.sh: go test exit $rc after $(elapsed) in all"
+echo "packages: $passed passed, $failed failed"
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+	echo "test.sh: FAILED: go test exited $rc without a failing package (build error or timeout above)" >&2
+fi
+exit "$rc"
