@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/wsload/wsload/internal/atomicfile"
 	"github.com/wsload/wsload/stats"
 )
 
@@ -152,37 +152,15 @@ func Decode(rd io.Reader) (*Result, error) {
 	return r, nil
 }
 
-// WriteJSONFile writes r to path atomically (temporary file, sync, rename),
-// so a reader never sees half a result.
-func WriteJSONFile(path string, r *Result) (err error) {
+// WriteJSONFile writes r to path through atomicfile: a regular file is replaced atomically, a
+// symlink is followed, a device or FIFO is written through, never replaced.
+func WriteJSONFile(path string, r *Result) error {
 	var buf bytes.Buffer
 	if err := r.Encode(&buf); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("capacity: writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("capacity: writing %s: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("capacity: writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("capacity: syncing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("capacity: writing %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("capacity: writing %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, buf.Bytes()); err != nil {
+		return fmt.Errorf("capacity: %w", err)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/wsload/wsload/internal/atomicfile"
 )
 
 // The HdrHistogram interval log (.hlog) is the format HdrHistogram's own
@@ -53,12 +54,12 @@ const hlogLegend = `"StartTimestamp","Interval_Length","Interval_Max","Interval_
 // and Close returns it, so a hook can ignore WriteInterval's error and check
 // Close once.
 type HlogWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	closer io.Closer // the file CreateHlog opened
-	start  time.Time
-	buf    []byte
-	err    error
+	mu    sync.Mutex
+	w     io.Writer
+	out   *atomicfile.File // the file CreateHlog opened: published by Close
+	start time.Time
+	buf   []byte
+	err   error
 }
 
 // NewHlogWriter writes the log header to w and returns a writer whose
@@ -82,19 +83,20 @@ func NewHlogWriter(w io.Writer, start time.Time) (*HlogWriter, error) {
 	return hw, nil
 }
 
-// CreateHlog creates (or truncates) the file at path and writes the log
-// header; Close closes the file.
+// CreateHlog starts the log for path and writes its header. The log appears at path, replacing
+// what was there, when Close succeeds (atomically for a regular file; a device or FIFO is
+// written through as the run goes): a failed run never leaves half a log over an old one.
 func CreateHlog(path string, start time.Time) (*HlogWriter, error) {
-	f, err := os.Create(path)
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("stats: hlog: %w", err)
 	}
 	hw, err := NewHlogWriter(f, start)
 	if err != nil {
-		f.Close()
+		f.Abort()
 		return nil, err
 	}
-	hw.closer = f
+	hw.out = f
 	return hw, nil
 }
 
@@ -163,11 +165,13 @@ func (w *HlogWriter) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	err := w.err
-	if w.closer != nil {
-		if cerr := w.closer.Close(); cerr != nil && err == nil {
+	if w.out != nil {
+		if err != nil {
+			w.out.Abort()
+		} else if cerr := w.out.Commit(); cerr != nil {
 			err = fmt.Errorf("stats: hlog: %w", cerr)
 		}
-		w.closer = nil
+		w.out = nil
 	}
 	if err == nil {
 		w.err = errors.New("stats: hlog: writer is closed")

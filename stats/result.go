@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/wsload/wsload/internal/atomicfile"
 )
 
 // Schema identifies the Result JSON format. A reader refuses other schemas; a
@@ -390,48 +391,16 @@ func EncodeResult(w io.Writer, r *Result) error {
 	return nil
 }
 
-// WriteJSONFile writes r to path atomically: to a temporary file in the same
-// directory, synced, then renamed over path, so a reader (or a crash) never
-// sees a half-written result.
-func WriteJSONFile(path string, r *Result) (err error) {
+// WriteJSONFile writes r to path through atomicfile: a regular file is replaced atomically
+// (temporary file, sync, rename), so a reader or a crash never sees half a result; a symlink is
+// followed; a device or FIFO is written through, never replaced.
+func WriteJSONFile(path string, r *Result) error {
 	var buf bytes.Buffer
 	if err := EncodeResult(&buf, r); err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("stats: writing result: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("stats: writing result %s: %w", path, err)
-	}
-	// CreateTemp makes the file 0600; a result is not a secret (headers are
-	// redacted), so give it the usual mode.
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("stats: writing result %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("stats: syncing result %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("stats: writing result %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("stats: writing result %s: %w", path, err)
-	}
-	// Make the rename itself durable; not every filesystem supports syncing a
-	// directory, and the data is already safe, so this is best effort.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := atomicfile.WriteFile(path, buf.Bytes()); err != nil {
+		return fmt.Errorf("stats: result: %w", err)
 	}
 	return nil
 }

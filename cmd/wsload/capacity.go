@@ -112,6 +112,9 @@ func capacityCmd(args []string, stdout, stderr io.Writer) int {
 	if o.format != "text" && o.format != "json" {
 		return usageErr("--format must be text or json, got %q", o.format)
 	}
+	if err := checkOutputs(output{"--out", o.out}); err != nil {
+		return usageErr("%v", err)
+	}
 	opts, err := o.searchOptions(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "wsload capacity: %v\n", err)

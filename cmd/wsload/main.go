@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/wsload/wsload/internal/atomicfile"
 	"github.com/wsload/wsload/internal/nbiolog"
 )
 
@@ -107,6 +108,29 @@ func nbioLog(verbose bool) {
 		return
 	}
 	nbiolog.Quiet()
+}
+
+// output is a flag that names a file a command writes, and the path it was given ("" = unused).
+type output struct{ flag, path string }
+
+// checkOutputs refuses, before anything is dialed, an output that cannot be written (a missing
+// directory, a directory given as the file) and two outputs naming the same file, so a long run
+// never ends by losing its result or overwriting one output with another.
+func checkOutputs(outs ...output) error {
+	for i, o := range outs {
+		if o.path == "" {
+			continue
+		}
+		if err := atomicfile.Check(o.path); err != nil {
+			return fmt.Errorf("%s: %w", o.flag, err)
+		}
+		for _, p := range outs[:i] {
+			if atomicfile.Same(p.path, o.path) {
+				return fmt.Errorf("%s and %s both name %s: one would overwrite the other (hint: give each its own file)", p.flag, o.flag, o.path)
+			}
+		}
+	}
+	return nil
 }
 
 // parseFlags parses a subcommand's flags. pflag prints nothing itself with

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/wsload/wsload/internal/atomicfile"
 	"github.com/wsload/wsload/stats"
 )
 
@@ -141,38 +142,10 @@ func mergeHlogFiles(files []string, out string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	if err := writeFileAtomic(out, b.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(out, b.Bytes()); err != nil {
 		fmt.Fprintf(stderr, "wsload merge: %v\n", err)
 		return exitOutput
 	}
 	fmt.Fprintf(stdout, "merged %d logs into %s: %d intervals\n", len(files), out, len(merged.Intervals))
 	return exitOK
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it
-// over path, so a reader never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wsload/wsload/capacity"
+	"github.com/wsload/wsload/internal/atomicfile"
 	"github.com/wsload/wsload/report"
 	"github.com/wsload/wsload/stats"
 )
@@ -184,7 +185,7 @@ func writeReportOutput(flag, path string, data []byte, stdout, stderr io.Writer)
 		}
 		return exitOK
 	}
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		fmt.Fprintf(stderr, "wsload report: %s: %v\n  hint: check that the directory exists and is writable\n", flag, err)
 		return exitOutput
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/engine/hostlimits"
+	"github.com/wsload/wsload/internal/atomicfile"
 	"github.com/wsload/wsload/server"
 	"github.com/wsload/wsload/slo"
 	"github.com/wsload/wsload/stats"
@@ -68,6 +69,11 @@ type runOptions struct {
 	// share of.
 	scenario *stats.Scenario
 	planPeak int
+}
+
+// outputs lists the files a run writes, by flag, for checkOutputs.
+func (o *runOptions) outputs() []output {
+	return []output{{"--out", o.out}, {"--hlog", o.hlog}, {"--cpuprofile", o.cpuprof}}
 }
 
 func runFlags(o *runOptions) *pflag.FlagSet {
@@ -143,6 +149,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
+	if err := checkOutputs(o.outputs()...); err != nil {
+		fmt.Fprintf(stderr, "wsload run: %v\n", err)
+		return exitUsage
+	}
 	if isScenarioArg(fs.Arg(0)) {
 		return runScenario(&o, fs, fs.Arg(0), args, stdout, stderr)
 	}
@@ -208,12 +218,16 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 		return exitUsage
 	}
 	if o.cpuprof != "" {
-		f, err := os.Create(o.cpuprof)
+		f, err := atomicfile.Create(o.cpuprof)
 		if err != nil {
 			fmt.Fprintf(stderr, "wsload run: --cpuprofile: %v\n", err)
 			return exitUsage
 		}
-		defer f.Close()
+		defer func() { // after StopCPUProfile, deferred below, has flushed the profile
+			if err := f.Commit(); err != nil {
+				fmt.Fprintf(stderr, "wsload run: --cpuprofile: %v\n", err)
+			}
+		}()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			fmt.Fprintf(stderr, "wsload run: --cpuprofile: %v\n", err)
 			return exitUsage
