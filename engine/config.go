@@ -3,11 +3,14 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"runtime"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/wsload/wsload/engine/wsproto"
@@ -140,11 +143,28 @@ func (c *Config) validate() (*url.URL, error) {
 	if c.FirstID < 0 || c.FirstID+c.Connections > c.TotalConnections || c.TotalConnections > 1<<31-1 {
 		return nil, fmt.Errorf("engine: connections %d…%d do not fit a run of %d", c.FirstID, c.FirstID+c.Connections-1, c.TotalConnections)
 	}
-	if c.ConnectRate < 0 {
-		return nil, fmt.Errorf("engine: connect rate must not be negative, got %v", c.ConnectRate)
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("engine: target %q: port %s is not between 1 and 65535", c.URL, port)
+		}
 	}
-	if c.Rate < 0 {
-		return nil, fmt.Errorf("engine: message rate must not be negative, got %v", c.Rate)
+	if c.ConnectRate < 0 || math.IsNaN(c.ConnectRate) || math.IsInf(c.ConnectRate, 0) {
+		return nil, fmt.Errorf("engine: connect rate must be a finite number, 0 or more, got %v", c.ConnectRate)
+	}
+	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
+		return nil, fmt.Errorf("engine: message rate must be a finite number, 0 or more, got %v", c.Rate)
+	}
+	if c.Pollers < 0 || c.Pollers > MaxPollers {
+		return nil, fmt.Errorf("engine: pollers must be between 0 (one per CPU) and %d, got %d", MaxPollers, c.Pollers)
+	}
+	if c.HandshakeConcurrency < 0 || c.HandshakeConcurrency > MaxHandshakeConcurrency {
+		return nil, fmt.Errorf("engine: handshake concurrency must be between 1 and %d (0 = the default, %d), got %d", MaxHandshakeConcurrency, DefaultHandshakeConcurrency, c.HandshakeConcurrency)
+	}
+	if c.Size < 0 || c.Size > wsproto.DefaultMaxMessageSize {
+		return nil, fmt.Errorf("engine: message size must be between 0 and %d bytes (the read limit for the echoed reply), got %d", wsproto.DefaultMaxMessageSize, c.Size)
+	}
+	if c.Interval < 0 {
+		return nil, fmt.Errorf("engine: interval must not be negative, got %v", c.Interval)
 	}
 	if c.Plan != nil {
 		c.Rate = 0 // the flows send; no echo grid
@@ -181,8 +201,37 @@ func (c *Config) validate() (*url.URL, error) {
 		if !ip.IsValid() {
 			return nil, errors.New("engine: invalid source address")
 		}
+		if err := localAddress(ip); err != nil {
+			return nil, err
+		}
 	}
 	return u, nil
+}
+
+// MaxPollers bounds Config.Pollers: beyond a few per core event loops only add scheduling.
+const MaxPollers = 1024
+
+// MaxHandshakeConcurrency bounds Config.HandshakeConcurrency (each handshake in flight holds a
+// dialing goroutine until its TCP connect and TLS are done).
+const MaxHandshakeConcurrency = 1 << 16
+
+// localAddress refuses a source address this host cannot bind: any loopback address (the whole
+// 127.0.0.0/8 and ::1) binds; another must be assigned to one of its interfaces. Without the
+// check every dial fails with "cannot assign requested address", which reads as port exhaustion.
+func localAddress(ip netip.Addr) error {
+	if ip.IsLoopback() {
+		return nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return fmt.Errorf("engine: source address %s: listing this host's addresses: %w", ip, err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == ip.Unmap() {
+			return nil
+		}
+	}
+	return fmt.Errorf("engine: source address %s is not an address of this host (hint: loopback 127.0.0.x always is; list yours with 'ip -brief addr')", ip)
 }
 
 func setDefault[T int | time.Duration](v *T, def T) {

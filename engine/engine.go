@@ -112,7 +112,7 @@ type Engine struct {
 // one per poller, one per sender, one for the dialers.
 func Shards(cfg Config) int {
 	p := cfg.Pollers
-	if p <= 0 {
+	if p <= 0 || p > MaxPollers { // out of range: New refuses it; size for the default meanwhile
 		p = runtime.GOMAXPROCS(0)
 	}
 	return p + numSenders(p) + 1
