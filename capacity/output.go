@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/wsload/wsload/internal/atomicfile"
+	"github.com/wsload/wsload/internal/termsafe"
 	"github.com/wsload/wsload/stats"
 )
 
@@ -64,7 +65,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	case r.Knee != nil:
 		p("Broken at    never: every step up to the maximum met the SLO; the knee is at least the maximum\n")
 	}
-	if _, err := w.Write(b.Bytes()); err != nil {
+	if _, err := termsafe.NewWriter(w).Write(b.Bytes()); err != nil { // target, error reasons: escaped
 		return fmt.Errorf("capacity: writing table: %w", err)
 	}
 	return nil

@@ -1,7 +1,7 @@
 package probe
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net/netip"
@@ -9,13 +9,16 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wsload/wsload/internal/termsafe"
 )
 
 // WriteText writes the report for a person: one block per phase reached, with its timing,
 // then every diagnosis with its hint. Nothing in it is secret: headers and URL were redacted
 // when the report was made.
 func (r *Report) WriteText(w io.Writer) error {
-	b := bufio.NewWriter(w)
+	var buf bytes.Buffer // written whole, escaped: the server's text must not act on the terminal
+	b := &buf
 	fmt.Fprintf(b, "Probe of %s\n\n", r.URL)
 	r.writeDNS(b)
 	r.writeConnect(b)
@@ -38,7 +41,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(b, "diagnosis: %s\nhint: %s\n", d.Summary, d.Hint)
 	}
-	return b.Flush()
+	_, err := termsafe.NewWriter(w).Write(buf.Bytes())
+	return err
 }
 
 // phase writes a phase's first line: name, duration column, text.

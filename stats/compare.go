@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/wsload/wsload/internal/termsafe"
 )
 
 // Significance guards of Compare: a difference within them is "≈", not
@@ -426,7 +428,7 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	if len(c.Labels) > 0 {
 		b.WriteString(compareNote(c.Labels[0]) + "\n")
 	}
-	if _, err := w.Write(b.Bytes()); err != nil {
+	if _, err := termsafe.NewWriter(w).Write(b.Bytes()); err != nil { // labels, backend names: escaped
 		return fmt.Errorf("stats: writing comparison: %w", err)
 	}
 	return nil
@@ -462,7 +464,7 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	if len(c.Labels) > 0 {
 		b.WriteString("\n" + esc.Replace(compareNote(c.Labels[0])) + "\n")
 	}
-	if _, err := w.Write(b.Bytes()); err != nil {
+	if _, err := termsafe.NewWriter(w).Write(b.Bytes()); err != nil { // labels, backend names: escaped
 		return fmt.Errorf("stats: writing comparison: %w", err)
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wsload/wsload/internal/termsafe"
 )
 
 // FormatUS formats microseconds in a human unit with about three significant
@@ -175,7 +177,8 @@ func WriteText(w io.Writer, r *Result) error {
 		}
 	}
 	writeVerdicts(&b, r.SLO)
-	if _, err := w.Write(b.Bytes()); err != nil {
+	// Server-controlled text (close reasons, backend names, error samples) is escaped.
+	if _, err := termsafe.NewWriter(w).Write(b.Bytes()); err != nil {
 		return fmt.Errorf("stats: writing summary: %w", err)
 	}
 	return nil

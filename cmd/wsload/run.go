@@ -22,6 +22,7 @@ import (
 	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/engine/hostlimits"
 	"github.com/wsload/wsload/internal/atomicfile"
+	"github.com/wsload/wsload/internal/termsafe"
 	"github.com/wsload/wsload/server"
 	"github.com/wsload/wsload/slo"
 	"github.com/wsload/wsload/stats"
@@ -332,6 +333,7 @@ func writeSamples(w io.Writer, samples map[string]string) {
 		reasons = append(reasons, r)
 	}
 	sort.Strings(reasons)
+	w = termsafe.NewWriter(w) // the examples quote what servers sent
 	fmt.Fprintln(w, "Error examples:")
 	for _, r := range reasons {
 		fmt.Fprintf(w, "  %-24s %s\n", r, samples[r])
