@@ -661,11 +661,19 @@ func (p *prober) serverClosed(ws *wsConn, ev event) {
 	p.rep.Close = c
 }
 
+// testHookIdle, when set (by tests only), is called as the idle hold begins: a test that
+// interrupts a hold knows the hold has started without guessing how long the phases before it
+// take.
+var testHookIdle func()
+
 // idle holds the connection, optionally pinging, until the hold ends or the connection is
 // cut.
 func (p *prober) idle(ws *wsConn) bool {
 	ph := &Idle{Requested: Duration(p.o.Idle), PingEvery: Duration(p.o.PingEvery)}
 	p.rep.Idle = ph
+	if testHookIdle != nil {
+		testHookIdle()
+	}
 	deadline, stop := after(p.o.Idle)
 	defer stop()
 	var tick <-chan time.Time

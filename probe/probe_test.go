@@ -7,8 +7,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -47,13 +49,18 @@ func startServer(t *testing.T, cfg server.Config) *server.Server {
 	return s
 }
 
+// probeTimeout is the per-phase timeout of probes that expect an answer: generous, so a
+// handshake on a loaded machine under -race is not mistaken for a silent server. The tests
+// of the timeout itself set a shorter one.
+const probeTimeout = 30 * time.Second
+
 // probe runs Run with a bounded context and fails the test on an error.
 func probe(t *testing.T, o Options) *Report {
 	t.Helper()
 	if o.Timeout == 0 {
-		o.Timeout = 3 * time.Second
+		o.Timeout = probeTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, o)
 	if err != nil {
@@ -179,9 +186,10 @@ func TestJSONReport(t *testing.T) {
 	if _, ok := m["tls"]; ok {
 		t.Fatalf("JSON has a tls phase for ws://: %s", b)
 	}
+	// rtt_ms is the same RTT in milliseconds (not µs or ns), with microsecond precision.
 	rtt, ok := m["exchange"].(map[string]any)["rtt_ms"].(float64)
-	if !ok || rtt <= 0 || rtt > 3000 {
-		t.Fatalf("exchange.rtt_ms = %v, want milliseconds in (0, 3000]", m["exchange"])
+	if want := float64(rep.Exchange.RTT) / float64(time.Millisecond); !ok || rtt <= 0 || math.Abs(rtt-want) > 0.001 {
+		t.Fatalf("exchange.rtt_ms = %v, want %.3f (the RTT %v in milliseconds)", m["exchange"], want, time.Duration(rep.Exchange.RTT))
 	}
 	var back Report
 	if err := json.Unmarshal(b, &back); err != nil {
@@ -343,7 +351,7 @@ func TestWSSAtPlainHTTP(t *testing.T) {
 func TestWSAtTLS(t *testing.T) {
 	t.Run("reference server", func(t *testing.T) {
 		srv := startServer(t, server.Config{TLSSelfSigned: true})
-		rep := probe(t, Options{URL: "ws" + strings.TrimPrefix(srv.URL(), "wss"), Message: DefaultMessage, Timeout: time.Second})
+		rep := probe(t, Options{URL: "ws" + strings.TrimPrefix(srv.URL(), "wss"), Message: DefaultMessage})
 		wantFault(t, rep, FaultTLSExpected, "expects TLS", "use wss://")
 	})
 	t.Run("net/http", func(t *testing.T) {
@@ -362,29 +370,42 @@ func TestWSAtTLS(t *testing.T) {
 	})
 }
 
+// TestIdleCut holds for far longer than the server waits, so the cut always comes first
+// however slow the machine: the hold's length never decides the outcome. After is checked
+// against what the same run measured, not against the wall clock: it cannot be longer than
+// the whole probe, and for the reference server, whose idle timer starts when it reads the
+// message (after the probe sent it), After plus the exchange's RTT is at least IdleTimeout.
 func TestIdleCut(t *testing.T) {
+	const idle = time.Second
 	tests := []struct {
-		name     string
-		url      func(t *testing.T) string
-		min, max time.Duration
+		name string
+		url  func(t *testing.T) string
+		// min is a lower bound on After + the exchange's RTT; 0 checks none (Node's timer
+		// starts when the connection opens, a moment the report does not pin down).
+		min time.Duration
 	}{
 		{"reference server IdleTimeout 1s", func(t *testing.T) string {
-			return startServer(t, server.Config{IdleTimeout: time.Second}).URL()
-		}, 700 * time.Millisecond, 2500 * time.Millisecond},
+			return startServer(t, server.Config{IdleTimeout: idle}).URL()
+		}, idle - 20*time.Millisecond}, // 20 ms for the poller's deadline granularity, never for slowness
 		{"node close-after 1500ms", func(t *testing.T) string {
 			return testenv.NodeWS(t, "close-after", "--after-ms", "1500")
-		}, 1000 * time.Millisecond, 2500 * time.Millisecond},
+		}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := probe(t, Options{URL: tt.url(t), Message: DefaultMessage, Idle: 5 * time.Second})
+			rep := probe(t, Options{URL: tt.url(t), Message: DefaultMessage, Idle: time.Minute})
 			wantFault(t, rep, FaultIdleCut, "cut after", "proxy_read_timeout", "timeout tunnel")
 			i := rep.Idle
-			if !i.Cut || i.How == "" || i.Code == 0 {
+			if !i.Cut || i.How == "" || i.Code == 0 || i.Held != 0 {
 				t.Fatalf("idle %+v", i)
 			}
-			if after := time.Duration(i.After); after < tt.min || after > tt.max {
-				t.Fatalf("cut after %v, want within [%v, %v]", after, tt.min, tt.max)
+			after := time.Duration(i.After)
+			if after <= 0 || after > time.Duration(rep.Total)-time.Duration(rep.Exchange.RTT) {
+				t.Fatalf("cut after %v, want in (0, %v]: the probe's total %v less the exchange's RTT %v", after,
+					time.Duration(rep.Total)-time.Duration(rep.Exchange.RTT), time.Duration(rep.Total), time.Duration(rep.Exchange.RTT))
+			}
+			if got := after + time.Duration(rep.Exchange.RTT); got < tt.min {
+				t.Fatalf("cut after %v + RTT %v = %v, want at least %v: the server cannot cut before its timeout", after, time.Duration(rep.Exchange.RTT), got, tt.min)
 			}
 			if d := rep.Diagnosis(); !strings.Contains(d.Summary, fmt.Sprintf("code %d", i.Code)) {
 				t.Fatalf("diagnosis %q does not name code %d", d.Summary, i.Code)
@@ -398,22 +419,28 @@ func TestIdleCut(t *testing.T) {
 }
 
 func TestIdleNodeCloseAfterIs1006(t *testing.T) {
-	rep := probe(t, Options{URL: testenv.NodeWS(t, "close-after", "--after-ms", "300"), Message: DefaultMessage, Idle: 3 * time.Second})
+	rep := probe(t, Options{URL: testenv.NodeWS(t, "close-after", "--after-ms", "300"), Message: DefaultMessage, Idle: time.Minute})
 	wantFault(t, rep, FaultIdleCut, "code 1006")
 	if i := rep.Idle; i.Code != 1006 || !strings.Contains(i.How, "without a close frame") {
 		t.Fatalf("idle %+v, want 1006 without a close frame", i)
 	}
 }
 
+// TestIdlePingsKeepAlive holds twice as long as the server's idle timeout: without pings the
+// connection is cut half way. Pings go out every 100 ms, 20 to a timeout, so only a stall of
+// the whole process for 2 s could starve the server of them.
 func TestIdlePingsKeepAlive(t *testing.T) {
-	srv := startServer(t, server.Config{IdleTimeout: time.Second})
-	rep := probe(t, Options{URL: srv.URL(), Message: DefaultMessage, Idle: 2 * time.Second, PingEvery: 250 * time.Millisecond})
+	const timeout, hold, every = 2 * time.Second, 4 * time.Second, 100 * time.Millisecond
+	srv := startServer(t, server.Config{IdleTimeout: timeout})
+	rep := probe(t, Options{URL: srv.URL(), Message: DefaultMessage, Idle: hold, PingEvery: every})
 	wantOK(t, rep)
 	i := rep.Idle
-	if i.Cut || i.PingsSent < 5 || i.Pongs < 4 {
-		t.Fatalf("idle %+v, want no cut, at least 5 pings and 4 pongs", i)
+	// At least one ping per timeout reached the server, or it would have cut; a ticker sends
+	// at most one per period; a pong answers a ping (the last ones may still be on the way).
+	if i.Cut || time.Duration(i.Held) != hold || i.PingsSent < int(hold/timeout) || i.PingsSent > int(hold/every)+1 || i.Pongs < 1 || i.Pongs > i.PingsSent {
+		t.Fatalf("idle %+v, want no cut, held %v, %d..%d pings and 1..pings pongs", i, hold, int(hold/timeout), int(hold/every)+1)
 	}
-	if out := text(t, rep); !strings.Contains(out, "still open after 2s (ping every 250ms") {
+	if out := text(t, rep); !strings.Contains(out, "still open after 4s (ping every 100ms") {
 		t.Fatalf("text:\n%s", out)
 	}
 }
@@ -479,14 +506,22 @@ func TestBadUpgrade(t *testing.T) {
 	}
 }
 
+// silentTimeout is the probe's per-phase timeout in the tests of a server that goes silent. It
+// bounds every phase, so the phases before the silence (connect, upgrade) must fit in it too:
+// 2 s leaves a loaded machine ample time for a loopback handshake, yet keeps the waits short.
+const silentTimeout = 2 * time.Second
+
 func TestNoReply(t *testing.T) {
 	addr := rawServer(t, func(c net.Conn) {
 		key := readUpgrade(c)
 		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+wsproto.AcceptKey(key)+"\r\n\r\n")
 		_, _ = io.Copy(io.Discard, c) // read everything, answer nothing
 	})
-	rep := probe(t, Options{URL: "ws://" + addr + "/", Message: DefaultMessage, Timeout: 300 * time.Millisecond})
-	wantFault(t, rep, FaultNoReply, "no reply to \"hello server\" within 300ms", "may be normal")
+	rep := probe(t, Options{URL: "ws://" + addr + "/", Message: DefaultMessage, Timeout: silentTimeout})
+	wantFault(t, rep, FaultNoReply, "no reply to \"hello server\" within 2s", "may be normal")
+	if w := time.Duration(rep.Exchange.Waited); w < silentTimeout {
+		t.Fatalf("gave up on the reply after %v, before its %v timeout", w, silentTimeout)
+	}
 	if rep.Close == nil || !strings.Contains(rep.Close.Error, "did not answer the close frame") {
 		t.Fatalf("close %+v, want the unanswered close reported", rep.Close)
 	}
@@ -504,7 +539,7 @@ func TestNoUpgradeAnswer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := rawServer(t, tt.serve)
-			rep := probe(t, Options{URL: "ws://" + addr + "/", Message: DefaultMessage, Timeout: 300 * time.Millisecond})
+			rep := probe(t, Options{URL: "ws://" + addr + "/", Message: DefaultMessage, Timeout: silentTimeout})
 			wantFault(t, rep, FaultNoUpgradeAnswer, tt.want, "wss://")
 		})
 	}
@@ -568,17 +603,36 @@ func TestOptionsValidation(t *testing.T) {
 	}
 }
 
+// TestInterrupted gives the silent upgrade a timeout far beyond the test's wait: only the
+// context ending can make Run return in time.
 func TestInterrupted(t *testing.T) {
+	const interruptAfter = 200 * time.Millisecond
 	addr := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), interruptAfter)
 	defer cancel()
-	start := time.Now()
-	rep, err := Run(ctx, Options{URL: "ws://" + addr + "/", Timeout: 10 * time.Second})
-	if err == nil || rep == nil {
-		t.Fatalf("Run = %v, %v; want the partial report and an error", rep, err)
+	type result struct {
+		rep *Report
+		err error
 	}
-	if time.Since(start) > 2*time.Second {
-		t.Fatalf("Run took %v after its context ended", time.Since(start))
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		rep, err := Run(ctx, Options{URL: "ws://" + addr + "/", Timeout: time.Hour})
+		done <- result{rep, err}
+	}()
+	var rep *Report
+	var err error
+	select {
+	case r := <-done:
+		rep, err = r.rep, r.err
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("Run still going 2 minutes after its context ended (its phase timeout is an hour)")
+	}
+	if err == nil || rep == nil || !rep.Interrupted || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run = %v, %v; want the partial interrupted report and the context's error", rep, err)
+	}
+	if d := time.Since(start); d < interruptAfter {
+		t.Fatalf("Run returned after %v, before its context ended at %v", d, interruptAfter)
 	}
 	if len(rep.Diagnoses) != 0 || rep.Upgrade == nil {
 		t.Fatalf("interrupted probe diagnosed %v (upgrade %+v): an interruption is not the target's fault", rep.Diagnoses, rep.Upgrade)
@@ -634,16 +688,23 @@ func readUpgrade(c net.Conn) string {
 	return req.Header.Get("Sec-Websocket-Key")
 }
 
+// TestInterruptedIdleClosesPolitely interrupts the hold 500 ms after it began (testHookIdle
+// says when), however long the phases before it took.
 func TestInterruptedIdleClosesPolitely(t *testing.T) {
+	const interruptAfter, hold = 500 * time.Millisecond, time.Hour
 	srv := startServer(t, server.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rep, err := Run(ctx, Options{URL: srv.URL(), Message: DefaultMessage, Idle: 10 * time.Second})
-	if err == nil || rep == nil || !rep.Interrupted {
-		t.Fatalf("Run = %+v, %v; want an interrupted report and an error", rep, err)
+	testHookIdle = func() { time.AfterFunc(interruptAfter, cancel) }
+	defer func() { testHookIdle = nil }()
+	rep, err := Run(ctx, Options{URL: srv.URL(), Message: DefaultMessage, Idle: hold, Timeout: probeTimeout})
+	if err == nil || rep == nil || !rep.Interrupted || rep.Idle == nil {
+		t.Fatalf("Run = %+v, %v; want an interrupted report with an idle phase and an error", rep, err)
 	}
-	if held := time.Duration(rep.Idle.Held); rep.Idle.Cut || held < 300*time.Millisecond || held > 2*time.Second {
-		t.Fatalf("idle %+v, want held about 0.5 s and not cut", rep.Idle)
+	// Held is at least the time from the hold's start to the interruption, and no longer than
+	// the whole probe.
+	if held := time.Duration(rep.Idle.Held); rep.Idle.Cut || held < interruptAfter || held > time.Duration(rep.Total) {
+		t.Fatalf("idle %+v, want not cut and held in [%v, total %v]", rep.Idle, interruptAfter, time.Duration(rep.Total))
 	}
 	if rep.Close == nil || rep.Close.Code != 1000 || len(rep.Diagnoses) != 0 {
 		t.Fatalf("close %+v diagnoses %v, want a clean close and no fault", rep.Close, rep.Diagnoses)
