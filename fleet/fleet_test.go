@@ -115,7 +115,8 @@ func startServer(t *testing.T) *target {
 
 // workerMain is a minimal `wsload run --worker i/N`: args are URL,
 // connections, rate per connection, duration, die-after (a worker index that
-// SIGKILLs itself 0.3 s after its first interval, 0 for none), then "--worker", "i/N".
+// SIGKILLs itself 0.3 s after the first interval by which all its connections
+// are established and it has sent a message, 0 for none), then "--worker", "i/N".
 func workerMain(args []string) int {
 	logging.SetLevel(logging.LevelNone)
 	if len(args) != 7 || args[5] != "--worker" {
@@ -134,15 +135,22 @@ func workerMain(args []string) int {
 	first, count := Share(0, total, seg.Index, seg.Count)
 	rep := NewReporter(os.Stdout)
 	var die sync.Once
+	var established, sent int64 // so far, for the dying worker
 	cfg := engine.Config{
 		URL: args[0], Connections: count, FirstID: first, TotalConnections: total,
-		Rate: rate, Duration: dur, Pollers: 1,
+		Rate: rate, Duration: dur, Pollers: 1, HandshakeTimeout: time.Minute,
 		OnInterval: func(iv *stats.Interval) {
 			_ = rep.Interval(iv)
 			if seg.Index != dieIdx {
 				return
 			}
-			// Mid-run, after the first second was sent: SIGKILL, no goodbye.
+			// Mid-run, once the intervals streamed hold all its connections and some
+			// messages (however long a loaded machine took to get there): SIGKILL, no goodbye.
+			established += iv.Established
+			sent += iv.Sent
+			if established < int64(count) || sent == 0 {
+				return
+			}
 			die.Do(func() {
 				time.AfterFunc(300*time.Millisecond, func() {
 					fmt.Fprintln(os.Stderr, "about to be killed")
@@ -197,9 +205,9 @@ func runWorkers(t *testing.T, procs int, args ...string) (*Report, *collector, s
 	}
 	var c collector
 	var stderr syncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Options{Procs: procs, Exe: exe, Args: args, OnInterval: c.add, Stderr: &stderr})
+	rep, err := Run(ctx, Options{Procs: procs, Exe: exe, Args: args, OnInterval: c.add, Stderr: &stderr, Grace: time.Minute})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -262,17 +270,25 @@ func TestRunThreeWorkersMergedEqualsSum(t *testing.T) {
 	if got.Established != conns {
 		t.Fatalf("established %d connections over 3 workers, want %d", got.Established, conns)
 	}
-	// 30 connections × 20/s × ~2.5 s: the load really was spread and run.
-	if got.Sent < conns*20*2 || got.Received != got.Sent {
-		t.Fatalf("sent %d received %d, want at least %d sent, all echoed", got.Sent, got.Received, conns*20*2)
+	// The load really was run, and at no more than the schedule: each connection sends at
+	// most ceil(20/s × 2.5 s) = 50 messages, and every message was echoed. (How many of
+	// those 50 a loaded machine manages is not this test's business; the exact counts are.)
+	if got.Sent < conns || got.Sent > conns*50 || got.Received != got.Sent {
+		t.Fatalf("sent %d received %d, want %d..%d sent, all echoed", got.Sent, got.Received, conns, conns*50)
 	}
 	if st := srv.stop(); st.MessagesIn != uint64(got.Sent) || st.Upgrades != uint64(conns) {
 		t.Fatalf("server saw %d messages and %d upgrades, the merge says %d and %d", st.MessagesIn, st.Upgrades, got.Sent, conns)
 	}
-	// Seconds from different workers were merged, not appended: about one
-	// interval per second of the run, and in time order.
-	if len(c.ivs) > 5 {
-		t.Fatalf("%d merged intervals for a 2.5 s run: seconds were not aligned", len(c.ivs))
+	// Seconds from different workers were merged, not appended: a worker adds at most one
+	// interval to a merged one, so there are at least as many as the longest worker
+	// streamed, and fewer than all of theirs together (the workers ran at the same time).
+	// And they come in time order.
+	most, all := 0, 0
+	for _, w := range rep.Workers {
+		most, all = max(most, w.Intervals), all+w.Intervals
+	}
+	if len(c.ivs) < most || len(c.ivs) >= all {
+		t.Fatalf("%d merged intervals from workers that streamed %d in all, at most %d each: seconds were not aligned", len(c.ivs), all, most)
 	}
 	for i := 1; i < len(c.ivs); i++ {
 		if c.ivs[i].End.Before(c.ivs[i-1].End) {
@@ -294,7 +310,8 @@ func TestRunThreeWorkersMergedEqualsSum(t *testing.T) {
 
 func TestRunKilledWorkerIsReportedAndItsDataKept(t *testing.T) {
 	srv := startServer(t)
-	rep, c, stderr := runWorkers(t, 3, srv.url, "30", "20", "3s", "2")
+	// 6 s: worker 2 dies once its connections are up and sending, the others run on.
+	rep, c, stderr := runWorkers(t, 3, srv.url, "30", "20", "6s", "2")
 	dead := rep.Workers[1]
 	if !dead.Died() || dead.ExitCode != -1 || !strings.Contains(dead.Exit, "killed") {
 		t.Fatalf("worker 2: died %v, exit %q (%d): want killed", dead.Died(), dead.Exit, dead.ExitCode)
@@ -333,16 +350,41 @@ func TestRunCancelStopsWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("os.Executable: %v", err)
 	}
+	// The workers would run for an hour: Run returns within the test's wait only if the
+	// cancel stopped them. The cancel comes once every connection is up (a condition, not
+	// a guess at how long that takes), and the grace before SIGKILL is generous, so a
+	// slow clean stop is not mistaken for a hung one.
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(2500*time.Millisecond, cancel)
-	start := time.Now()
+	defer cancel()
 	var c collector
-	rep, err := Run(ctx, Options{Procs: 2, Exe: exe, Args: []string{srv.url, "10", "10", "60s", "0"}, OnInterval: c.add, Grace: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("Run: %v", err)
+	add := func(iv *stats.Interval) {
+		c.add(iv)
+		c.mu.Lock()
+		up := c.total.Established == 10
+		c.mu.Unlock()
+		if up {
+			cancel()
+		}
 	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Fatalf("Run took %v after cancel at 2.5 s: workers were not stopped", d)
+	type result struct {
+		rep *Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := Run(ctx, Options{Procs: 2, Exe: exe, Args: []string{srv.url, "10", "10", "1h", "0"}, OnInterval: add, Grace: time.Minute})
+		done <- result{rep, err}
+	}()
+	var rep *Report
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("Run: %v", r.err)
+		}
+		rep = r.rep
+	case <-time.After(3 * time.Minute):
+		cancel()
+		t.Fatalf("Run still going 3 minutes in (workers run an hour unless stopped); cancelled: %v", ctx.Err() != nil)
 	}
 	if !rep.Interrupted {
 		t.Fatalf("Report.Interrupted is false after cancel")
