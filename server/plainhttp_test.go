@@ -31,7 +31,7 @@ func TestPlainHTTPRequestsDoNotStallPoller(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(patience))
 		if _, err := c.Write([]byte(r.req)); err != nil {
 			t.Fatal(err)
 		}

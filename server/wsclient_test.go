@@ -50,7 +50,7 @@ type dialOpts struct {
 	tls    *tls.Config   // for wss; nil means InsecureSkipVerify
 	header http.Header   // extra request headers
 	path   string        // overrides the URL's path
-	tmo    time.Duration // dial + handshake timeout, default 5 s
+	tmo    time.Duration // dial + handshake timeout, default patience
 }
 
 func dialWS(rawURL string, o dialOpts) (*wsClient, error) {
@@ -59,7 +59,7 @@ func dialWS(rawURL string, o dialOpts) (*wsClient, error) {
 		return nil, err
 	}
 	if o.tmo == 0 {
-		o.tmo = 5 * time.Second
+		o.tmo = patience
 	}
 	conn, err := net.DialTimeout("tcp", u.Host, o.tmo)
 	if err != nil {
@@ -147,7 +147,7 @@ func (c *wsClient) writeFrame(fin bool, op byte, payload []byte) error {
 	for i, p := range payload {
 		buf[len(hdr)+i] = p ^ mask[i&3]
 	}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.conn.SetWriteDeadline(time.Now().Add(patience))
 	_, err := c.conn.Write(buf)
 	return err
 }
