@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,8 +27,9 @@ const (
 	opClose  = 0x8
 )
 
-// ioTimeout bounds every read and write of a test connection.
-const ioTimeout = 5 * time.Second
+// ioTimeout bounds every read and write of a test connection: a wait for something that must
+// come, generous so a loaded machine under -race is slow rather than failing.
+const ioTimeout = time.Minute
 
 type wsConn struct {
 	t    *testing.T
@@ -243,8 +245,12 @@ func TestNodeWSInvalidFrame(t *testing.T) {
 }
 
 func TestNodeWSStall(t *testing.T) {
-	// Replies are held in the last 300 ms of every 600 ms window. One message every 25 ms for
-	// 1.5 s crosses at least two stalls and two open periods, wherever the windows fall.
+	// Replies are held in the last 300 ms of every 600 ms window. One message every 25 ms (or
+	// more, on a loaded machine) for 1.5 s or more crosses at least two stalls and two open
+	// periods, wherever the windows fall. The windows' start is Node's secret, so the check is
+	// relative: some reply waited a good part of a stall (a lower bound), and the quickest
+	// reply took less than half as long as the slowest (two figures of the same run; an
+	// echo that is never held gives replies of one speed, however loaded the machine).
 	const (
 		everyMs = 600
 		forMs   = 300
@@ -267,8 +273,8 @@ func TestNodeWSStall(t *testing.T) {
 			time.Sleep(gap)
 		}
 	}()
-	var fast, held int
-	var longest time.Duration
+	var held int
+	shortest, longest := time.Duration(math.MaxInt64), time.Duration(0)
 	for i := range n {
 		op, payload, err := c.readFrame()
 		if err != nil {
@@ -283,17 +289,14 @@ func TestNodeWSStall(t *testing.T) {
 		if want := fmt.Sprintf("m%02d", i); op != opText || string(payload) != want {
 			t.Fatalf("reply %d: opcode %#x payload %q, want text %q (in order)", i, op, payload, want)
 		}
-		longest = max(longest, lat)
-		switch {
-		case lat < forMs/3*time.Millisecond:
-			fast++
-		case lat > forMs/3*2*time.Millisecond:
+		shortest, longest = min(shortest, lat), max(longest, lat)
+		if lat > forMs/3*2*time.Millisecond {
 			held++
 		}
 	}
-	if fast == 0 || held == 0 || longest > (forMs+200)*time.Millisecond {
-		t.Fatalf("%d replies fast, %d held, longest %v: want some of each, none held much past %d ms",
-			fast, held, longest, forMs)
+	if held == 0 || longest < forMs/3*2*time.Millisecond || shortest*2 >= longest {
+		t.Fatalf("%d replies held over %d ms, quickest %v, slowest %v: want some held and the quickest under half the slowest",
+			held, forMs/3*2, shortest, longest)
 	}
 }
 
