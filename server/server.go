@@ -56,6 +56,9 @@ const maxMessage = 4 << 20
 // (and a plain HTTP keep-alive connection for the next one) when IdleTimeout is unset.
 const defaultHandshakeIdle = 120 * time.Second
 
+// noDeadline stands for "never" in nbio's KeepaliveTime, where 0 means its 120 s default.
+const noDeadline = 100 * 365 * 24 * time.Hour
+
 // Config describes one server. The zero value is a plain echo server on DefaultAddr.
 //
 // Echo preserves the opcode and the exact payload of every text and binary message, except
@@ -91,6 +94,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Logf, when set, receives rare events (refused upgrades, shutdown); never per message.
 	Logf func(format string, args ...any)
+
+	// handshakeIdle replaces defaultHandshakeIdle (tests make it short).
+	handshakeIdle time.Duration
 }
 
 // Stall makes the server stop replying for For at every multiple of Every after Start:
@@ -159,7 +165,8 @@ type Server struct {
 	hello   []byte
 	upHdr   http.Header // shared, read-only response header for the 101
 	epoch   time.Time
-	queue   *replyQueue // nil when replies go out inline (plain echo)
+	queue   *replyQueue     // nil when replies go out inline (plain echo)
+	guard   *handshakeGuard // times the wait for a request when IdleTimeout is 0; else nil
 
 	// slots counts reserved plus open WebSocket connections; it enforces MaxConns without
 	// a lock, reserving before the upgrade and releasing when a registered connection closes.
@@ -213,8 +220,13 @@ func Start(cfg Config) (*Server, error) {
 		// the parser's lock, and CloseAndClean waits for that lock forever; the poller freezes.
 		// TestPlainHTTPRequestsDoNotStallPoller pins it. Nothing here may block; delayed and
 		// broadcast replies go to the reply queue's goroutine.
-		SupportServerOnly:            true,
-		KeepaliveTime:                defaultHandshakeIdle,
+		SupportServerOnly: true,
+		// nbio arms this read deadline on every accepted connection, and the upgrade clears
+		// it, but the accept goroutine arms it after handing the connection to a poller: on a
+		// busy host the upgrade can run first, and the connection, upgraded and busy, is cut
+		// 120 s later (seen: 3 of 2,000 at t = 121 s). So nbio's deadline is off unless
+		// IdleTimeout asks for one, and guardHandshake times the wait for a request instead.
+		KeepaliveTime:                noDeadline,
 		MaxWebsocketFramePayloadSize: maxMessage,
 		// We own received buffers (OnMessagePtr) and free them once the reply is written,
 		// which may be after the handler returns when the reply is queued.
@@ -251,7 +263,13 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.hello = []byte(HelloPrefix + id)
 	s.engine = nbhttp.NewEngine(ncfg)
-	nbiorace.Install(s.engine)
+	if cfg.IdleTimeout == 0 {
+		s.guard = newHandshakeGuard(cfg.handshakeIdle)
+		s.engine.OnClose(s.guard.closed)
+		nbiorace.Install(s.engine, s.guard.accepted)
+	} else {
+		nbiorace.Install(s.engine, nil)
+	}
 	s.engine.OnAcceptError(s.onAcceptError)
 
 	up := websocket.NewUpgrader()
@@ -428,6 +446,7 @@ func (s *Server) onAcceptError(err error) {
 
 // serveHTTP answers everything that reaches the engine before an upgrade.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.guard.request(r.RemoteAddr)
 	if s.cfg.BackendID != "" {
 		w.Header().Set("X-Backend", s.cfg.BackendID)
 	}
@@ -479,6 +498,9 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c, err := s.up.Upgrade(w, r, hdr)
+	if err == nil {
+		s.guard.upgraded(r.RemoteAddr)
+	}
 	if err != nil {
 		// nbio has already answered the request with an HTTP error.
 		s.slots.Add(-1)

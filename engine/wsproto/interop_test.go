@@ -49,7 +49,7 @@ func startEchoServer(t *testing.T, compression bool) *url.URL {
 			return ln, err
 		},
 	})
-	nbiorace.Install(engine) // nbio's accept hand-off, made visible to -race
+	nbiorace.Install(engine, nil) // nbio's accept hand-off, made visible to -race
 	if err := engine.Start(); err != nil {
 		t.Fatalf("nbio engine: %v", err)
 	}

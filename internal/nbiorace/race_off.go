@@ -2,7 +2,15 @@
 
 package nbiorace
 
-import "github.com/lesismal/nbio/nbhttp"
+import (
+	"net"
 
-// Install is a no-op outside race builds; see race_on.go.
-func Install(*nbhttp.Engine) {}
+	"github.com/lesismal/nbio/nbhttp"
+)
+
+// Install only registers onOpen outside race builds; see race_on.go.
+func Install(e *nbhttp.Engine, onOpen func(net.Conn)) {
+	if onOpen != nil {
+		e.OnOpen(onOpen)
+	}
+}

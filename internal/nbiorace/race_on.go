@@ -10,17 +10,20 @@ import (
 	"github.com/lesismal/nbio/nbhttp"
 )
 
-// Install exists for `go test -race` only. nbio hands an accepted connection from
+// Install registers onOpen and, in this `-race` build, the hand-off. nbio hands an accepted connection from
 // its accept goroutine to a poller through epoll, a synchronisation the race detector cannot
 // see, so it reports nbio's own first read of the remote address (written by accept) as a
 // race in every test. A mutex released when nbio opens a connection and acquired before each
 // read event gives the detector the edge the kernel already provides. Normal builds compile
 // the no-op in race_off.go instead.
-func Install(e *nbhttp.Engine) {
+func Install(e *nbhttp.Engine, onOpen func(net.Conn)) {
 	var mu sync.Mutex
-	e.OnOpen(func(net.Conn) {
+	e.OnOpen(func(c net.Conn) {
 		mu.Lock()
 		mu.Unlock() //nolint:staticcheck // an empty critical section is the point: a release
+		if onOpen != nil {
+			onOpen(c)
+		}
 	})
 	e.Engine.OnData(func(c *nbio.Conn, data []byte) {
 		mu.Lock()
