@@ -37,7 +37,7 @@ func TestReconnectAfterRestart(t *testing.T) {
 				t.Fatalf("override: %v", err)
 			}
 			l := startLoad(t, engine.Config{Plan: p, BackendFrom: bf, ReplyTimeout: 2 * time.Second})
-			before, ok := waitConns(r, conns, 5*time.Second)
+			before, ok := waitConns(r, l, conns)
 			if !ok {
 				res := l.wait(t)
 				t.Fatalf("backends held %v, never all %d; result %+v errors %v", before, conns, res.Connections, res.Errors)

@@ -57,18 +57,20 @@ func (l *load) wait(t *testing.T) *stats.Result {
 }
 
 // waitConns polls the backends until want connections are open on them in total, and
-// returns the per-backend counts (the last seen ones on timeout, with ok false).
-func waitConns(r *Rig, want int, timeout time.Duration) (conns []int, ok bool) {
-	deadline := time.Now().Add(timeout)
+// returns the per-backend counts (the last seen ones, with ok false, once l's run has ended:
+// its connections can no longer all be open). The run's length is the only deadline, so how
+// fast a loaded machine opens them does not matter as long as the run outlasts it.
+func waitConns(r *Rig, l *load, want int) (conns []int, ok bool) {
 	for {
 		conns = r.Conns()
 		if sum(conns) == want {
 			return conns, true
 		}
-		if time.Now().After(deadline) {
-			return conns, false
+		select {
+		case <-l.done:
+			return r.Conns(), false
+		case <-time.After(10 * time.Millisecond):
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -81,7 +83,8 @@ func sum(ns []int) int {
 }
 
 // checkPassed asserts a run in which the balancer passed every WebSocket: all established,
-// no errors, echoes back, all closed normally at the end.
+// no errors, echoes back, all closed normally at the end. minSent is a floor that does not
+// depend on speed beyond the run's length: one message per connection.
 func checkPassed(t *testing.T, r *Rig, res *stats.Result, conns int, minSent int64) {
 	t.Helper()
 	c := res.Connections
@@ -117,8 +120,9 @@ func TestSpread(t *testing.T) {
 	} {
 		t.Run(tc.lb+"/"+tc.balance, func(t *testing.T) {
 			r := Start(t, Options{Backends: 3, Balance: tc.balance, LB: tc.lb})
-			l := startLoad(t, engine.Config{URL: r.URL(), Connections: conns, Rate: 2, Duration: 3 * time.Second})
-			spread, ok := waitConns(r, conns, 2500*time.Millisecond)
+			// 8 s: the connections must all be open at once before the run ends, and then send.
+			l := startLoad(t, engine.Config{URL: r.URL(), Connections: conns, Rate: 2, Duration: 8 * time.Second, HandshakeTimeout: time.Minute})
+			spread, ok := waitConns(r, l, conns)
 			res := l.wait(t)
 			if !ok {
 				t.Fatalf("backends held %v (sum %d), never all %d at once; result %+v errors %v", spread, sum(spread), conns, res.Connections, res.Errors)
@@ -130,8 +134,9 @@ func TestSpread(t *testing.T) {
 					t.Fatalf("%s has %d connections, want %d±%d: spread %v", BackendID(i), n, even, tc.slack, spread)
 				}
 			}
-			// 300 connections × 2/s for the 3 s less the ramp; at least half of the ideal.
-			checkPassed(t, r, res, conns, conns*2*3/2)
+			// At least one message per connection: how many of the 2/s a loaded machine
+			// manages is not the balancer's business, every echo coming back is.
+			checkPassed(t, r, res, conns, conns)
 		})
 	}
 }
@@ -144,8 +149,8 @@ func TestWSS(t *testing.T) {
 			if r.TLSURL() == "" {
 				t.Fatalf("no wss URL with Options.TLS")
 			}
-			res := startLoad(t, engine.Config{URL: r.TLSURL(), InsecureTLS: true, Connections: 20, Rate: 5, Duration: 1500 * time.Millisecond}).wait(t)
-			checkPassed(t, r, res, 20, 20*5/2)
+			res := startLoad(t, engine.Config{URL: r.TLSURL(), InsecureTLS: true, Connections: 20, Rate: 5, Duration: 3 * time.Second, HandshakeTimeout: time.Minute}).wait(t)
+			checkPassed(t, r, res, 20, 20)
 		})
 	}
 }
@@ -183,8 +188,8 @@ func TestRestartMidRun(t *testing.T) {
 	for _, lb := range []string{lbconf.HAProxy, lbconf.Nginx} {
 		t.Run(lb, func(t *testing.T) {
 			r := Start(t, Options{Backends: 3, LB: lb})
-			l := startLoad(t, engine.Config{URL: r.URL(), Connections: conns, Rate: 2, Duration: 3 * time.Second})
-			before, ok := waitConns(r, conns, 2*time.Second)
+			l := startLoad(t, engine.Config{URL: r.URL(), Connections: conns, Rate: 2, Duration: 8 * time.Second, HandshakeTimeout: time.Minute})
+			before, ok := waitConns(r, l, conns)
 			if !ok {
 				res := l.wait(t)
 				t.Fatalf("backends held %v, never all %d; result %+v errors %v", before, conns, res.Connections, res.Errors)
@@ -202,8 +207,9 @@ func TestRestartMidRun(t *testing.T) {
 			if res.Connections.Established != conns || res.Connections.Failed != 0 {
 				t.Fatalf("connections %+v", res.Connections)
 			}
-			// Back in rotation: a handshake reaches b2 again within a few health checks.
-			deadline := time.Now().Add(5 * time.Second)
+			// Back in rotation: a handshake reaches b2 again (a few health checks; the
+			// deadline is for a loaded machine).
+			deadline := time.Now().Add(time.Minute)
 			for {
 				id, err := r.Probe()
 				if err == nil && id == BackendID(1) {
@@ -231,10 +237,10 @@ func TestMaxConn(t *testing.T) {
 	t.Run(lbconf.HAProxy, func(t *testing.T) {
 		r := Start(t, Options{Backends: 2, LB: lbconf.HAProxy, MaxConn: capConns})
 		// The hold must outlast the waits below even on a loaded machine.
-		const holdFor = 5 * time.Second
+		const holdFor = 8 * time.Second
 		holdStart := time.Now()
-		hold := startLoad(t, engine.Config{URL: r.URL(), Connections: capConns, Duration: holdFor})
-		if spread, ok := waitConns(r, capConns, 2*time.Second); !ok {
+		hold := startLoad(t, engine.Config{URL: r.URL(), Connections: capConns, Duration: holdFor, HandshakeTimeout: time.Minute})
+		if spread, ok := waitConns(r, hold, capConns); !ok {
 			t.Fatalf("the first %d connections did not all open: backends %v", capConns, spread)
 		}
 		// While the 50 are held, 20 more with a short handshake timeout all time out.
@@ -245,13 +251,18 @@ func TestMaxConn(t *testing.T) {
 		if n := sum(r.Conns()); n != capConns {
 			t.Fatalf("backends hold %d connections, want the cap %d", n, capConns)
 		}
-		// 20 patient ones wait in the backlog until the held connections close.
+		// 20 patient ones wait in the backlog until the held connections close: none opens
+		// while the hold's run is still going (checked throughout, not at one moment).
 		patientStart := time.Now()
-		patient := startLoad(t, engine.Config{URL: r.URL(), Connections: 20, Duration: 5 * time.Second, HandshakeTimeout: 6 * time.Second})
-		time.Sleep(300 * time.Millisecond)
-		open, held := patient.rec.Open(), time.Since(holdStart) < holdFor
-		if open != 0 && held {
-			t.Fatalf("%d connections beyond maxconn opened while the cap was held", open)
+		// Its run outlasts the hold by 4 s, so the queued handshakes complete inside it.
+		patient := startLoad(t, engine.Config{URL: r.URL(), Connections: 20, Duration: holdFor + 4*time.Second, HandshakeTimeout: time.Minute})
+		for held := true; held; {
+			open := patient.rec.Open()
+			held = time.Since(holdStart) < holdFor // the hold's connections stay open at least this long
+			if open != 0 && held {
+				t.Fatalf("%d connections beyond maxconn opened while the cap was held", open)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		hold.wait(t)
 		res := patient.wait(t)
@@ -268,8 +279,8 @@ func TestMaxConn(t *testing.T) {
 	})
 	t.Run(lbconf.Nginx, func(t *testing.T) {
 		r := Start(t, Options{Backends: 2, LB: lbconf.Nginx, MaxConn: capConns})
-		hold := startLoad(t, engine.Config{URL: r.URL(), Connections: capConns, Duration: 2500 * time.Millisecond})
-		if spread, ok := waitConns(r, capConns, 2*time.Second); !ok {
+		hold := startLoad(t, engine.Config{URL: r.URL(), Connections: capConns, Duration: 8 * time.Second, HandshakeTimeout: time.Minute})
+		if spread, ok := waitConns(r, hold, capConns); !ok {
 			t.Fatalf("the first %d connections did not all open: backends %v", capConns, spread)
 		}
 		over := startLoad(t, engine.Config{URL: r.URL(), Connections: 20, Duration: time.Second}).wait(t)
