@@ -383,13 +383,11 @@ func TestAliasBomb(t *testing.T) {
 		b.WriteString("]")
 	}
 	b.WriteString("}")
-	start := time.Now()
+	// Expanded, the bomb is 10^9 nodes: only a parser that stops counting early returns at
+	// all (a test timeout or an out-of-memory crash otherwise), and it must say why.
 	_, err := Parse("bomb.yaml", []byte(withSteps("- send: {json: "+b.String()+"}")))
 	if err == nil || !strings.Contains(err.Error(), "the scenario is too large") {
 		t.Fatalf("alias bomb: %v", err)
-	}
-	if time.Since(start) > 20*time.Second {
-		t.Fatalf("alias bomb took %v", time.Since(start))
 	}
 }
 
