@@ -132,6 +132,17 @@ func (e *Engine) control(ctx context.Context) {
 	for {
 		now := e.now()
 		elapsed := time.Duration(now)
+		if e.planClock != nil {
+			elapsed = e.planClock()
+		}
+		if arrPhase != nil && elapsed >= arrPhase.End() && !e.fdLimit.Load() {
+			// A tick that comes late across the phase's end still opens
+			// the phase's last arrivals.
+			for by := e.share(arrPhase.ArrivalsBy(arrPhase.Duration)); arrived < by; arrived++ {
+				e.open(true)
+			}
+			arrPhase = nil
+		}
 		if ph, ok := e.plan.PhaseAt(elapsed); ok && !e.fdLimit.Load() {
 			switch ph.Kind {
 			case scenario.PhaseConnections:

@@ -106,6 +106,14 @@ type Engine struct {
 	// it lets a test hold the generator back and check that the corrected
 	// latency includes the lateness and the uncorrected one does not.
 	holdSend func()
+	// stop, when set (tests only), ends the run once closed, as if its
+	// duration were over (drain, close 1000): a test's run lasts until what
+	// it waits for has happened, with the duration as the deadline.
+	stop chan struct{}
+	// planClock, when set (tests only), is the time into the plan that the
+	// controller follows instead of the time since the start, so a test can
+	// walk through the phases at the pace the machine allows.
+	planClock func() time.Duration
 }
 
 // Shards is the number of stats shards New expects the recorder to have:
@@ -242,6 +250,15 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	runCtx, cancelRun := context.WithTimeout(ctx, e.cfg.Duration)
 	defer cancelRun()
+	if e.stop != nil {
+		go func() {
+			select {
+			case <-e.stop:
+				cancelRun()
+			case <-runCtx.Done():
+			}
+		}()
+	}
 
 	var wg sync.WaitGroup
 	tickDone := make(chan struct{})
