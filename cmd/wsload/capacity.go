@@ -57,6 +57,10 @@ type capacityOptions struct {
 	verbose     bool
 }
 
+// capacityStep runs each step of wsload capacity; a test swaps it to wait for its server to
+// let go of one step's connections before the next, so the knee it checks is exact.
+var capacityStep capacity.StepFunc = capacity.RunEngine
+
 func capacityFlags(o *capacityOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("capacity", pflag.ContinueOnError)
 	c := &o.cfg
@@ -132,7 +136,7 @@ func capacityCmd(args []string, stdout, stderr io.Writer) int {
 	if !o.quiet {
 		fmt.Fprintf(stderr, "wsload capacity: %s search of %s, SLO %s, %s per step\n", opts.Dimension, stats.RedactURL(opts.Base.URL), opts.SLO, o.hold)
 	}
-	res, err := capacity.Search(ctx, opts, capacity.RunEngine)
+	res, err := capacity.Search(ctx, opts, capacityStep)
 	if res == nil { // the options were refused
 		fmt.Fprintf(stderr, "wsload capacity: %v\n", err)
 		return exitUsage

@@ -8,11 +8,17 @@ import (
 	"time"
 
 	"github.com/wsload/wsload/capacity"
+	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/server"
 	"github.com/wsload/wsload/stats"
 )
 
 func startTarget(t *testing.T, cfg server.Config) string {
+	t.Helper()
+	return startTargetServer(t, cfg).URL()
+}
+
+func startTargetServer(t *testing.T, cfg server.Config) *server.Server {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	s, err := server.Start(cfg)
@@ -24,7 +30,7 @@ func startTarget(t *testing.T, cfg server.Config) string {
 		defer cancel()
 		_ = s.Shutdown(ctx)
 	})
-	return s.URL()
+	return s
 }
 
 func TestCapacityCmdUsage(t *testing.T) {
@@ -51,12 +57,27 @@ func TestCapacityCmdUsage(t *testing.T) {
 	}
 }
 
-// TestCapacityCmdKnee searches a server capped at 30 connections.
+// TestCapacityCmdKnee searches a server capped at 30 connections. Each step starts once the
+// server has let go of the step before (capacityStep), so the knee is exact however slowly a
+// loaded machine processes closes; the --cooldown is still passed and parsed.
 func TestCapacityCmdKnee(t *testing.T) {
-	url := startTarget(t, server.Config{MaxConns: 30, BackendID: "b1"})
+	srv := startTargetServer(t, server.Config{MaxConns: 30, BackendID: "b1"})
+	url := srv.URL()
+	capacityStep = func(ctx context.Context, cfg engine.Config) (*stats.Result, error) {
+		deadline := time.Now().Add(2 * time.Minute)
+		for st := srv.Stats(); st.Conns != 0 || st.Closed != st.Upgrades; st = srv.Stats() {
+			if time.Now().After(deadline) {
+				t.Errorf("server still holds connections 2 minutes after a step: %+v", st)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return capacity.RunEngine(ctx, cfg)
+	}
+	defer func() { capacityStep = capacity.RunEngine }()
 	out := filepath.Join(t.TempDir(), "cap.json")
 	code, stdout, stderr := runCommand(capacityCmd, url, "-c", "10:60:10", "--per-conn-rate", "2", "--slo", "errors<1%",
-		"--hold", "1s", "--cooldown", "200ms", "--refine", "1", "--backend-from", "header:X-Backend", "-o", out)
+		"--hold", "1s", "--cooldown", "200ms", "--refine", "1", "--backend-from", "header:X-Backend", "--handshake-timeout", "1m", "-o", out)
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -82,7 +103,7 @@ func TestCapacityCmdKnee(t *testing.T) {
 }
 
 // TestCapacityCmdNoKnee: every step too slow, exit 4, and the file is still
-// written.
+// written. Latency only grows on a loaded machine, so the verdict cannot flip.
 func TestCapacityCmdNoKnee(t *testing.T) {
 	url := startTarget(t, server.Config{Delay: 20 * time.Millisecond})
 	out := filepath.Join(t.TempDir(), "cap.json")
@@ -108,11 +129,12 @@ func TestRunSLO(t *testing.T) {
 		code int
 		ok   []bool
 	}{
+		// Met by any machine, however loaded: a passing SLO without a loopback latency bound.
 		{"rtt.p99<10ms,errors<1%", exitSLO, []bool{false, true}},
-		{"rtt.p99<2s,errors<1%", exitOK, []bool{true, true}},
+		{"rtt.p99<1h,errors<1%", exitOK, []bool{true, true}},
 	} {
 		out := filepath.Join(t.TempDir(), "r.json")
-		code, stdout, stderr := runCommand(runCmd, url, "-c", "5", "-r", "10", "-d", "1s", "-q", "--slo", c.slo,
+		code, stdout, stderr := runCommand(runCmd, url, "-c", "5", "-r", "10", "-d", "3s", "-q", "--slo", c.slo,
 			"--backend-from", "header:X-Backend", "-o", out)
 		if code != c.code {
 			t.Fatalf("--slo %s: exit %d, want %d\n%s\n%s", c.slo, code, c.code, stdout, stderr)

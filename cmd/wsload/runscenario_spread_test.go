@@ -20,7 +20,7 @@ import (
 const spreadScenario = `target: %s
 phases:
   - connections: 7
-    duration: 2500ms
+    duration: 8s
 flows:
   - name: talker
     weight: 2
@@ -108,7 +108,7 @@ func TestRunScenarioProcs(t *testing.T) {
 	if !containsStr(res.Generator.Warnings, "2 worker processes") {
 		t.Fatalf("warnings %q: not a 2-process run", res.Generator.Warnings)
 	}
-	for _, w := range []string{"Config       scenario talk.yaml: 2 flows (talker 66.67%, quiet 33.33%), phases hold 7 2.5s", "\nsay "} {
+	for _, w := range []string{"Config       scenario talk.yaml: 2 flows (talker 66.67%, quiet 33.33%), phases hold 7 8s", "\nsay "} {
 		if !strings.Contains(stdout.String(), w) {
 			t.Fatalf("summary lacks %q:\n%s", w, stdout.String())
 		}

@@ -55,7 +55,7 @@ func TestRunScenario(t *testing.T) {
 	}{
 		{"text", []string{echo, "--target", srv.URL(), "-c", "5", "-d", "1500ms", "-q"}, exitOK,
 			[]string{"step echo.rtt (corrected)", "step echo.rtt uncorrected", "established 5"}, nil},
-		{"json", []string{echo, "--target", srv.URL(), "-c", "3", "-d", "1s", "-q", "--format", "json", "-o", out}, exitOK,
+		{"json", []string{echo, "--target", srv.URL(), "-c", "3", "-d", "3s", "-q", "--format", "json", "-o", out}, exitOK,
 			[]string{`"steps": {`, `"echo.rtt": {`}, nil},
 		{"invalid file", []string{bad, "-q"}, exitUsage, nil,
 			[]string{bad + `:6:18: unknown key "timout" in expect`, "1 problem(s); nothing was sent"}},

@@ -81,7 +81,7 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 	}()
 	listening := regexp.MustCompile(`wsload serve: listening on ws://(127\.0\.0\.1:\d+)/`)
 	var addr string
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute) // generous: a loaded machine under -race
 	for addr == "" {
 		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
 			addr = m[1]
@@ -93,11 +93,11 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no listening line after 5 s: %q", stderr.String())
+			t.Fatalf("no listening line after a minute: %q", stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/")
+	resp, err := (&http.Client{Timeout: time.Minute}).Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatalf("GET /: %v", err)
 	}
@@ -112,8 +112,8 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 		if code != exitOK || !strings.Contains(stderr.String(), "wsload serve: stopped") {
 			t.Fatalf("exit %d after cancel, stderr %q; want 0 and a stop summary", code, stderr.String())
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("serve did not stop within 15 s of cancel")
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("serve did not stop within 2 minutes of cancel")
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Fatalf("still accepting on %s after stop", addr)
