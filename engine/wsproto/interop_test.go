@@ -72,13 +72,13 @@ type wsClient struct {
 
 func dialWS(t *testing.T, u *url.URL, compression bool) *wsClient {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	conn, err := net.DialTimeout("tcp", u.Host, time.Minute)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	// Every read and write below is bounded by this deadline.
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(time.Minute)) // generous: a loaded machine under -race
 	req := &Request{URL: u, Subprotocols: []string{"other", "echo"}, Compression: compression, Key: NewKey()}
 	if err := req.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
@@ -195,7 +195,7 @@ func TestInteropNbioEcho(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 		// The server closes the TCP connection after the close handshake.
-		_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.conn.SetReadDeadline(time.Now().Add(time.Minute))
 		if _, err := c.conn.Read(make([]byte, 1)); err == nil {
 			t.Fatalf("connection still open after the close handshake")
 		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -250,12 +250,12 @@ func TestInteropNbioCompressedEcho(t *testing.T) {
 func TestInteropNbioRejectsUpgrade(t *testing.T) {
 	u := startEchoServer(t, false)
 	u.Path = "/missing"
-	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	conn, err := net.DialTimeout("tcp", u.Host, time.Minute)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(time.Minute)) // generous: a loaded machine under -race
 	req := &Request{URL: u, Key: NewKey()}
 	if _, err := conn.Write(AppendRequest(nil, req)); err != nil {
 		t.Fatalf("write: %v", err)
