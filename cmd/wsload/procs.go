@@ -30,8 +30,10 @@ import (
 
 // startLead is how far ahead a --procs run schedules its workers' common
 // start, so that all of them have started and passed their pre-flight
-// checks by then and their seconds line up.
-const startLead = time.Second
+// checks by then and their seconds line up. A variable only so that tests
+// on a loaded machine, where starting a -race worker can take longer, can
+// give more.
+var startLead = time.Second
 
 const spreadExamples = `
   # More connections than one process may open: worker processes sized from the

@@ -200,14 +200,24 @@ func startServe(t *testing.T) string {
 	}
 }
 
+// patientLead gives --procs workers 10 s to start before their common start (startLead, 1 s
+// in production): on a loaded machine three -race test binaries may take seconds to start,
+// and a worker past the start refuses to run.
+func patientLead(t *testing.T) {
+	old := startLead
+	startLead = 10 * time.Second
+	t.Cleanup(func() { startLead = old })
+}
+
 func TestRunProcsMergesWorkers(t *testing.T) {
+	patientLead(t)
 	url := startServe(t)
 	t.Setenv(asWsloadEnv, "1")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "all.json")
 	hlog := filepath.Join(dir, "all.hlog")
 	var stdout, stderr bytes.Buffer
-	code := runCmd([]string{url, "--procs", "3", "-c", "30", "-r", "10", "-d", "2500ms", "-o", out, "--hlog", hlog, "--format", "json"}, &stdout, &stderr)
+	code := runCmd([]string{url, "--procs", "3", "-c", "30", "-r", "10", "-d", "5s", "-o", out, "--hlog", hlog, "--format", "json"}, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
 	}

@@ -63,6 +63,7 @@ func expectedFlows(t *testing.T, file string, n int) map[string]int64 {
 // one process running it, so the workers split every level exactly and
 // numbered their connections as one process would.
 func TestRunScenarioProcs(t *testing.T) {
+	patientLead(t)
 	url := startServe(t)
 	t.Setenv(asWsloadEnv, "1")
 	dir := t.TempDir()
