@@ -186,7 +186,14 @@ func spread(o *runOptions, targets, args []string, stdout, stderr io.Writer) (co
 		fmt.Fprintf(stderr, "wsload run: --segment %q: want INDEX/COUNT with 1 <= INDEX <= COUNT, e.g. 2/4\n", s.segment)
 		return exitUsage, true
 	}
-	if o.cfg.StartAt, err = parseStartAt(s.startAt, time.Now()); err != nil {
+	now := time.Now()
+	if s.worker != "" {
+		// The parent chose this start for its workers, startLead ahead. A worker that took
+		// longer than that to start (a busy host) begins at once instead of refusing; the
+		// parent merges by wall-clock second either way.
+		now = time.Time{}
+	}
+	if o.cfg.StartAt, err = parseStartAt(s.startAt, now); err != nil {
 		fmt.Fprintf(stderr, "wsload run: %v\n", err)
 		return exitUsage, true
 	}
