@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net"
@@ -143,6 +142,22 @@ func checkBackends(t *testing.T, r *stats.Result, names []string, conns int, ext
 	}
 }
 
+// backendsUp waits until each of the named backends has per connections
+// established (in message mode: announced) and two messages received per
+// connection (replies, and the hello in header mode), and the run has seen
+// unmatched messages (the hellos in header mode).
+func backendsUp(names []string, per, unmatched int64) func(tot *stats.Interval) bool {
+	return func(tot *stats.Interval) bool {
+		for _, n := range names {
+			b := tot.Backends[n]
+			if b == nil || b.Established != per || b.Received < 2*per {
+				return false
+			}
+		}
+		return tot.Unmatched == unmatched
+	}
+}
+
 // TestBackendFromHeaderAndMessage runs through a round-robin proxy to three
 // backends and reads the backend from the X-Backend header, then from the
 // hello message.
@@ -159,16 +174,17 @@ func TestBackendFromHeaderAndMessage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseBackendFrom: %v", err)
 		}
-		r, _ := run(t, context.Background(), Config{URL: url, Connections: 60, Rate: 10, Duration: 1500 * time.Millisecond, BackendFrom: bf})
-		c := r.Connections
-		if c.Established != 60 || c.Failed != 0 {
-			t.Fatalf("%s: connections %+v errors %v", spec, c, r.Errors)
-		}
 		// The hello is consumed in message mode; in header mode it is an
 		// unmatched message per connection.
 		wantUnmatched := int64(60)
 		if strings.HasPrefix(spec, "message:") {
 			wantUnmatched = 0
+		}
+		r, _ := runEcho(t, Config{URL: url, Connections: 60, Rate: 10, BackendFrom: bf},
+			echoWait{until: backendsUp(names, 20, wantUnmatched)})
+		c := r.Connections
+		if c.Established != 60 || c.Failed != 0 {
+			t.Fatalf("%s: connections %+v errors %v", spec, c, r.Errors)
 		}
 		if m := r.Messages; m.Unmatched != wantUnmatched || m.Received != m.Sent+wantUnmatched {
 			t.Fatalf("%s: messages %+v, want %d unmatched", spec, m, wantUnmatched)
@@ -184,7 +200,7 @@ func TestBackendFromUnknown(t *testing.T) {
 	plain := startServer(t, server.Config{})
 	for _, spec := range []string{"header:X-Backend", "message:^hello from (.+)$"} {
 		bf, _ := ParseBackendFrom(spec)
-		r, _ := run(t, context.Background(), Config{URL: plain.URL(), Connections: 10, Rate: 10, Duration: time.Second, BackendFrom: bf})
+		r, _ := runEcho(t, Config{URL: plain.URL(), Connections: 10, Rate: 10, BackendFrom: bf}, echoWait{until: allUp(10, 20)})
 		u, ok := r.Backends[stats.UnknownBackend]
 		if !ok || len(r.Backends) != 1 || u.Connections.Established != 10 || u.Connections.Closed != 10 {
 			t.Fatalf("%s: backends %+v, want all 10 unknown", spec, r.Backends)
@@ -202,13 +218,15 @@ func TestBackendFromUnknown(t *testing.T) {
 	// says nothing.
 	capped := startServer(t, server.Config{BackendID: "b1", MaxConns: 4})
 	bf, _ := ParseBackendFrom("header:X-Backend")
-	r, _ := run(t, context.Background(), Config{URL: capped.URL(), Connections: 7, Rate: 0, Duration: time.Second, BackendFrom: bf})
+	r, _ := runEcho(t, Config{URL: capped.URL(), Connections: 7, Rate: 0, BackendFrom: bf}, echoWait{until: func(tot *stats.Interval) bool {
+		return tot.Established+tot.Failed == 7
+	}})
 	b1 := r.Backends["b1"]
 	if b1.Connections.Established != 4 || b1.Connections.Failed != 3 || b1.Errors["http_503"] != 3 {
 		t.Fatalf("capped backend: %+v errors %v", b1.Connections, b1.Errors)
 	}
 	port := testenv.FreePort(t)
-	r, _ = run(t, context.Background(), Config{URL: fmt.Sprintf("ws://127.0.0.1:%d/", port), Connections: 3, Duration: time.Second, BackendFrom: bf})
+	r, _ = runEcho(t, Config{URL: fmt.Sprintf("ws://127.0.0.1:%d/", port), Connections: 3, BackendFrom: bf}, echoWait{until: allFailed(3)})
 	if u := r.Backends[stats.UnknownBackend]; u.Connections.Failed != 3 || u.Errors["refused"] != 3 {
 		t.Fatalf("refused: backends %+v", r.Backends)
 	}
@@ -219,9 +237,10 @@ func TestBackendFromUnknown(t *testing.T) {
 func TestBackendFromNodeHello(t *testing.T) {
 	url := testenv.NodeWS(t, "hello")
 	bf, _ := ParseBackendFrom("message:^hello from (\\w+)$")
-	r, _ := run(t, context.Background(), Config{URL: url, Connections: 20, Rate: 10, Duration: 1500 * time.Millisecond, BackendFrom: bf})
+	r, _ := runEcho(t, Config{URL: url, Connections: 20, Rate: 10, BackendFrom: bf},
+		echoWait{until: backendsUp([]string{"node"}, 20, 0)})
 	n := r.Backends["node"]
-	if n.Connections.Established != 20 || r.Messages.Unmatched != 0 || n.Messages.Received != r.Messages.Received || n.Messages.Received == 0 {
+	if n.Connections.Established != 20 || n.Connections.Closed != 20 || r.Messages.Received != r.Messages.Sent || r.Messages.Unmatched != 0 || n.Messages.Received != r.Messages.Received || n.Messages.Received == 0 {
 		t.Fatalf("node hello: backends %+v messages %+v", r.Backends, r.Messages)
 	}
 }
@@ -251,10 +270,10 @@ func TestBackendSpreadThroughHAProxy(t *testing.T) {
   maxconn 4096
 defaults
   mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout tunnel 30s
+  timeout connect 60s
+  timeout client 120s
+  timeout server 120s
+  timeout tunnel 120s
 frontend fe
   bind 127.0.0.1:%d
   default_backend be
@@ -273,7 +292,7 @@ backend be
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(echoDeadline); ; {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -286,14 +305,15 @@ backend be
 	}
 	for _, spec := range []string{"header:X-Backend", "message:^hello from (.+)$"} {
 		bf, _ := ParseBackendFrom(spec)
-		r, _ := run(t, context.Background(), Config{URL: "ws://" + addr + "/", Connections: 300, Rate: 5, Duration: 2 * time.Second, BackendFrom: bf})
-		if r.Connections.Established != 300 {
-			t.Fatalf("%s: through haproxy %+v errors %v\n%s", spec, r.Connections, r.Errors, out.String())
-		}
 		// HAProxy's roundrobin is exact per connection: 100 each.
 		var extra int64
 		if strings.HasPrefix(spec, "header:") {
 			extra = 1 // the hello, received and unmatched
+		}
+		r, _ := runEcho(t, Config{URL: "ws://" + addr + "/", Connections: 300, Rate: 5, BackendFrom: bf},
+			echoWait{until: backendsUp(names, 100, 300*extra)})
+		if r.Connections.Established != 300 {
+			t.Fatalf("%s: through haproxy %+v errors %v\n%s", spec, r.Connections, r.Errors, out.String())
 		}
 		checkBackends(t, r, names, 300, extra)
 		if cv := r.BackendSpread.CV; math.IsNaN(cv) {
