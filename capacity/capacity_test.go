@@ -342,7 +342,10 @@ func TestSearchConnectionLimit(t *testing.T) {
 	spec, _ := slo.Parse("errors<1%")
 	res, err := Search(context.Background(), Options{
 		Base: engine.Config{URL: s.URL(), Rate: 0, HandshakeTimeout: patientHandshake}, Dimension: Connections,
-		Connections: Range{Start: 100, Max: 1000, Step: 100}, Hold: time.Second, Cooldown: 300 * time.Millisecond,
+		// A step's hold includes its ramp, and a connection still opening when the step ends
+		// counts against errors<1%: 8 s leaves a loaded -race run (where 350 connections took
+		// over a second to open) several times the ramp it needs.
+		Connections: Range{Start: 100, Max: 1000, Step: 100}, Hold: 8 * time.Second, Cooldown: 300 * time.Millisecond,
 		SLO: spec, Refine: 2,
 	}, drained(t, s))
 	if err != nil {
