@@ -109,7 +109,7 @@ func TestCompareVerdicts(t *testing.T) {
 	// Better: established, failed, peak open, received/s, timeouts, errors
 	// and the 5 rtt figures; worse: handshake p50, p99 and CPU; ≈: sent/s,
 	// the 5 uncorrected rtt figures and send lag.
-	want := "B vs rr: better on 11 of 21 figures, worse on 3, ≈ on 7; rtt p99 38% lower (1.18ms -> 729µs)"
+	want := "B vs rr: better on 11 of 21 figures, worse on 3, ≈ on 7; rtt p99 38% lower (1.18ms -> 730µs)"
 	if cmp.Summary[0] != want {
 		t.Fatalf("summary %q, want %q", cmp.Summary[0], want)
 	}

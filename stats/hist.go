@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"math"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -58,14 +59,67 @@ func record(h *hdrhistogram.Histogram, d time.Duration) (clampedHigh bool) {
 	return clampedHigh
 }
 
-// Quantile is the one wrapper around ValueAtQuantile, whose argument is in
-// percent (0–100), not a fraction: Quantile(h, 99.9) is p999. A nil or empty
+// Quantile is the one wrapper for a percentile of a histogram, in percent
+// (0–100), not a fraction: Quantile(h, 99.9) is p999. A nil or empty
 // histogram gives 0.
+//
+// It computes what HdrHistogram's reference implementations do (Java's
+// AbstractHistogram.getValueAtPercentile, hdr-histogram-js's
+// getValueAtPercentile), so wsload's numbers equal theirs on the same
+// histogram:
+//
+//   - the rank is rounded up, ceil(p·N/100), after taking one ulp off p so
+//     that floating-point noise cannot push an exact rank one sample higher
+//     (99% of 100 samples is rank 99, not 100), and it is at least 1;
+//   - the value is that of the bucket where the cumulative count first
+//     reaches the rank: its highest equivalent value, or its lowest for p0.
+//
+// So Quantile(h, 0) is h.Min() and Quantile(h, 100) is h.Max().
+// hdrhistogram-go's own ValueAtQuantile rounds p·N to the nearest rank
+// instead, which reads one sample low whenever p·N/100 has a fractional part
+// below one half: on 198 samples its p99 is the 196th value, the
+// reference's the 197th.
 func Quantile(h *hdrhistogram.Histogram, percent float64) int64 {
-	if h == nil {
+	if h == nil || h.TotalCount() == 0 {
 		return 0
 	}
-	return h.ValueAtQuantile(percent)
+	if percent == 0 {
+		// Rank 1, lowest equivalent value: the same for both roundings.
+		return h.ValueAtQuantile(0)
+	}
+	rank := refRank(percent, h.TotalCount())
+	// The bucket walk is hdrhistogram-go's (allocation-free, exported only
+	// through ValueAtQuantile): ask it for a percent whose rank, rounded
+	// either to nearest or up, is exactly rank. rank - 1/4 keeps a quarter
+	// of a sample of margin on both sides, far more than the few ulps of
+	// error in the division and the library's multiplication (for any count
+	// below 2^50); it is above 0, so the library returns the highest
+	// equivalent value. Export or Distribution would copy or allocate the
+	// histogram's counts on every call.
+	total := float64(h.TotalCount())
+	return h.ValueAtQuantile(100 * (float64(rank) - 0.25) / total)
+}
+
+// refRank is the reference's rank for percent of total samples, in
+// [1, total]: Java's getValueAtPercentile,
+//
+//	requested = min(max(nextAfter(p, -inf), 0), 100)
+//	rank = max(1, ceil(requested * total / 100))
+//
+// clamped to total (Java returns 0 past it, which only float error can
+// reach). NaN gives rank 1, as in Java. hdr-histogram-js takes its ulp off
+// p·N/100 instead of off p; the two give the same rank at every count below
+// 10^7 for wsload's percentiles, and differ by one only at counts near 10^12.
+func refRank(percent float64, total int64) int64 {
+	requested := math.Min(math.Max(math.Nextafter(percent, math.Inf(-1)), 0), 100)
+	fp := math.Ceil(requested * float64(total) / 100)
+	switch {
+	case !(fp >= 1): // NaN, and the ranks below the first sample
+		return 1
+	case fp >= float64(total):
+		return total
+	}
+	return int64(fp)
 }
 
 // mergeHist adds src into dst and returns how many samples had to be clamped.
