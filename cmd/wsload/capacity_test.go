@@ -77,7 +77,9 @@ func TestCapacityCmdKnee(t *testing.T) {
 	defer func() { capacityStep = capacity.RunEngine }()
 	out := filepath.Join(t.TempDir(), "cap.json")
 	code, stdout, stderr := runCommand(capacityCmd, url, "-c", "10:60:10", "--per-conn-rate", "2", "--slo", "errors<1%",
-		"--hold", "1s", "--cooldown", "200ms", "--refine", "1", "--backend-from", "header:X-Backend", "--handshake-timeout", "1m", "-o", out)
+		// 4 s: a step's hold includes its ramp, and a connection still opening at its end
+		// counts against errors<1% (as in capacity's TestSearchConnectionLimit).
+		"--hold", "4s", "--cooldown", "200ms", "--refine", "1", "--backend-from", "header:X-Backend", "--handshake-timeout", "1m", "-o", out)
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
