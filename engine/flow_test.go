@@ -801,7 +801,9 @@ flows:
               name: back
 `)
 	r, eng := runUntil(t, p, runOpts{done: func(w waitRun) bool { return w.steps("back") >= 8 && w.tot.PeakOpen == 2 }})
-	noErrors(t, r, eng, "closed_abnormally", "unfinished") // a reconnect may be dialing as the run ends
+	// The server drops a socket abruptly: closed_abnormally, or reset when
+	// that races a write; a reconnect may be dialing as the run ends.
+	noErrors(t, r, eng, "closed_abnormally", "reset", "unfinished")
 	back := r.Latency.Steps["back"]
 	n := back.Corrected.Count
 	// Each socket the flows opened is one of the two first or a reconnect.
@@ -811,7 +813,7 @@ flows:
 	// Every socket but the last of each flow was dropped by the server;
 	// each sent its hi as it opened (one opening as the run ended may not
 	// have), and every echo that came back was measured.
-	if a := r.Errors["closed_abnormally"]; a < n || a > n+2 {
+	if a := r.Errors["closed_abnormally"] + r.Errors["reset"]; a < n || a > n+2 {
 		t.Fatalf("errors %v for %d reconnects", r.Errors, n)
 	}
 	if m := r.Messages; m.Sent < r.Connections.Established-2 || m.Sent > r.Connections.Established ||
@@ -1012,7 +1014,9 @@ flows:
               name: resubscribe
 `)
 	r, eng := runUntil(t, p, runOpts{done: func(w waitRun) bool { return w.steps("resubscribe") >= 5 }})
-	noErrors(t, r, eng, "closed_abnormally", "unfinished") // a reconnect may be dialing as the run ends
+	// The server drops a socket abruptly: closed_abnormally, or reset when
+	// that races a write; a reconnect may be dialing as the run ends.
+	noErrors(t, r, eng, "closed_abnormally", "reset", "unfinished")
 	// Each socket subscribes as it opens (one opening as the run ends may
 	// not have).
 	n := stepCount(r, "resubscribe")
@@ -1045,7 +1049,9 @@ flows:
               name: back
 `)
 	r, eng := runUntil(t, p, runOpts{done: func(w waitRun) bool { return w.steps("back") >= 4 }})
-	noErrors(t, r, eng, "closed_abnormally", "unfinished") // a reconnect may be dialing as the run ends
+	// The server drops a socket abruptly: closed_abnormally, or reset when
+	// that races a write; a reconnect may be dialing as the run ends.
+	noErrors(t, r, eng, "closed_abnormally", "reset", "unfinished")
 	back := r.Latency.Steps["back"]
 	if back.Corrected.Count < 4 {
 		t.Fatalf("%d reconnects", back.Corrected.Count)
