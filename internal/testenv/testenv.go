@@ -34,7 +34,7 @@ const installHint = "run ./scripts/test.sh, it installs Node's ws (npm ci in tes
 
 // startTimeout bounds how long NodeWS waits for the server's "listening" line. Node starts in
 // well under a second; the slack is for a loaded 2-core CI machine running tests in parallel.
-const startTimeout = 10 * time.Second
+const startTimeout = 60 * time.Second
 
 // maxStderr caps how much of the server's stderr is kept for failure messages.
 const maxStderr = 16 << 10
