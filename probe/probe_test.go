@@ -608,6 +608,7 @@ func TestOptionsValidation(t *testing.T) {
 func TestInterrupted(t *testing.T) {
 	const interruptAfter = 200 * time.Millisecond
 	addr := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	start := time.Now() // before the context's clock starts: the lower bound below holds
 	ctx, cancel := context.WithTimeout(context.Background(), interruptAfter)
 	defer cancel()
 	type result struct {
@@ -615,7 +616,6 @@ func TestInterrupted(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
-	start := time.Now()
 	go func() {
 		rep, err := Run(ctx, Options{URL: "ws://" + addr + "/", Timeout: time.Hour})
 		done <- result{rep, err}
