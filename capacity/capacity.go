@@ -31,7 +31,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wsload/wsload/engine"
@@ -349,7 +348,6 @@ func (o *Options) config(l Level) engine.Config {
 	if o.Dimension != Connections {
 		cfg.Rate = l.Rate / float64(l.Connections)
 	}
-	cfg.OnInterval = nil
 	return cfg
 }
 
@@ -510,35 +508,13 @@ func figures(r *stats.Result) Figures {
 	return f
 }
 
-// RunEngine is the StepFunc that runs cfg on the engine in this process and
-// aggregates the result, with the generator's own CPU left out (the caller
-// may add it).
+// RunEngine is the StepFunc that runs cfg on the engine in this process: the
+// step's Result is the engine's, with the generator's CPU, RSS and error
+// samples.
 func RunEngine(ctx context.Context, cfg engine.Config) (*stats.Result, error) {
-	var mu sync.Mutex
-	start := time.Now()
-	agg := stats.NewAggregate(start)
-	next := cfg.OnInterval
-	cfg.OnInterval = func(iv *stats.Interval) {
-		mu.Lock()
-		agg.Add(iv)
-		mu.Unlock()
-		if next != nil {
-			next(iv)
-		}
-	}
-	rec := stats.NewRecorder(engine.Shards(cfg))
-	eng, err := engine.New(cfg, rec)
+	eng, err := engine.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := eng.Run(ctx); err != nil {
-		return nil, err
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	r := agg.Result(stats.Header{Target: cfg.URL, Start: start, Config: eng.Config().Stats()})
-	if d, ok := eng.Ramp(); ok {
-		r.Connections.RampS = d.Seconds()
-	}
-	return r, nil
+	return eng.Run(ctx)
 }

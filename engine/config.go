@@ -94,11 +94,16 @@ type Config struct {
 	ExtraFDs int
 
 	// Interval is how often the recorder is rotated into a stats.Interval and
-	// handed to OnInterval. Default one second.
+	// handed to Run's sinks. Default one second.
 	Interval time.Duration
-	// OnInterval receives every interval in order, from one goroutine, the
-	// last one (shorter) when the run ends.
-	OnInterval func(iv *stats.Interval)
+
+	// TuneProcess lets Run change process-wide settings that a large run
+	// needs: raise the soft open-file limit to the hard limit before the
+	// pre-flight check, size nbio's connection table to that limit, and hand
+	// the ramp's garbage back to the OS once every connection is up, so that
+	// holding idle connections costs only what they keep. The CLI sets it; a
+	// program that embeds the engine decides for itself.
+	TuneProcess bool
 
 	// Plan, when set, runs a scenario instead of the built-in echo flow: its
 	// phases decide how many connections are open over time and its flows
@@ -269,9 +274,20 @@ func (c *Config) fromPlan() error {
 	return nil
 }
 
+// Resolved returns c as New would run it: validated, defaults filled in,
+// nothing dialed. A caller that spreads one configuration over processes
+// describes the whole run with it (Resolved, then Stats).
+func (c Config) Resolved() (Config, error) {
+	if _, err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
 // Stats describes the configuration in a result (header values that look
 // like secrets redacted). Called on a validated configuration
-// ((*Engine).Config), it reports the values the run used, defaults included.
+// ((*Engine).Config, Resolved), it reports the values the run used, defaults
+// included.
 func (c Config) Stats() stats.Config {
 	src := make([]string, len(c.SourceIPs))
 	for i, ip := range c.SourceIPs {
@@ -291,5 +307,9 @@ func (c Config) Stats() stats.Config {
 		ReplyTimeoutS:     c.ReplyTimeout.Seconds(),
 		Pollers:           c.Pollers,
 		BackendFrom:       c.BackendFrom.String(),
+
+		HandshakeConcurrency: c.HandshakeConcurrency,
+		Compression:          c.Compression,
+		Origin:               c.Origin,
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wsload/wsload/stats"
 )
 
 // TestConfigRefusesOutOfRange pins every numeric option's range check: each bad value is refused
@@ -42,7 +40,7 @@ func TestConfigRefusesOutOfRange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()
 			tc.mod(&c)
-			_, err := New(c, stats.NewRecorder(Shards(c)))
+			_, err := New(c)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New(%s) = %v, want an error naming %q", tc.name, err, tc.want)
 			}
@@ -51,7 +49,7 @@ func TestConfigRefusesOutOfRange(t *testing.T) {
 	// Loopback source addresses other than 127.0.0.1 are valid without being on an interface.
 	c := base()
 	c.SourceIPs = []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}
-	if _, err := New(c, stats.NewRecorder(Shards(c))); err != nil {
+	if _, err := New(c); err != nil {
 		t.Fatalf("loopback source addresses refused: %v", err)
 	}
 }
@@ -64,7 +62,7 @@ func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, conns, pollers, hsc int, rate, crate float64, dur int64, size int, url string) {
 		c := Config{URL: url, Connections: conns, Pollers: pollers, HandshakeConcurrency: hsc,
 			Rate: rate, ConnectRate: crate, Duration: time.Duration(dur), Size: size}
-		e, err := New(c, stats.NewRecorder(Shards(c)))
+		e, err := New(c)
 		if err == nil && e == nil {
 			t.Fatalf("New returned neither an engine nor an error")
 		}

@@ -58,6 +58,7 @@ type echoRun struct {
 	ended    chan struct{} // closed when until held
 	done     chan struct{} // closed when Run returned
 	err      error         // Run's error
+	res      *stats.Result // Run's result
 	deadline time.Time     // no later than the run's own end by duration
 }
 
@@ -75,7 +76,7 @@ func startEcho(t *testing.T, cfg Config, w echoWait) *echoRun {
 	r.agg = stats.NewAggregate(r.start)
 	r.deadline = r.start.Add(cfg.Duration)
 	ctx, cancel := context.WithCancel(context.Background())
-	r.cfg.OnInterval = func(iv *stats.Interval) {
+	sink := func(iv *stats.Interval) {
 		if w.observe != nil {
 			w.observe(iv)
 		}
@@ -92,7 +93,7 @@ func startEcho(t *testing.T, cfg Config, w echoWait) *echoRun {
 			close(r.ended)
 		}
 	}
-	eng, err := New(r.cfg, stats.NewRecorder(Shards(r.cfg)))
+	eng, err := New(r.cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("New: %v", err)
@@ -107,7 +108,7 @@ func startEcho(t *testing.T, cfg Config, w echoWait) *echoRun {
 	go func() {
 		defer close(r.done)
 		defer cancel()
-		r.err = eng.Run(ctx)
+		r.res, r.err = eng.Run(ctx, sink)
 	}()
 	return r
 }
@@ -135,7 +136,7 @@ func (r *echoRun) wait(t *testing.T) *stats.Result {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := r.agg.Result(stats.Header{Target: r.cfg.URL, Start: r.start})
+	res := r.res
 	if r.w.until != nil && !r.met {
 		t.Fatalf("what the test waited for did not happen within %v: connections %+v messages %+v errors %v",
 			r.cfg.Duration, res.Connections, res.Messages, res.Errors)

@@ -2,10 +2,20 @@
 // and drives each connection's flow, recording every event into a
 // stats.Recorder.
 //
-//	rec := stats.NewRecorder(engine.Shards(cfg))
-//	eng, err := engine.New(cfg, rec)        // validates cfg, fills defaults
+//	eng, err := engine.New(cfg)         // validates cfg, fills defaults; nothing is dialed yet
 //	if err != nil { ... }
-//	err = eng.Run(ctx)                      // returns when cfg.Duration is over or ctx is done
+//	res, err := eng.Run(ctx, progress)  // until cfg.Duration is over or ctx is done
+//	// res is the finished *stats.Result: counts, latencies, timeline, the
+//	// configuration that ran, the ramp, error samples, this process's CPU and RSS.
+//
+// Run hands every interval (normally a second) of counters and histograms to
+// the sinks given to it, in order, from one goroutine, so a caller can show
+// progress, stream intervals to another process or write a histogram log
+// while the run goes on. The engine changes no process-wide setting unless
+// Config.TuneProcess asks it to (the CLI does: the open-file limit, nbio's
+// connection table, returning the ramp's memory to the OS), and it never
+// configures nbio's logger: call QuietLogs once at start to keep nbio's
+// start/stop lines off stdout.
 //
 // Design, in the order a connection meets it:
 //   - A pacer hands out connection numbers at cfg.ConnectRate; a small pool of
@@ -34,7 +44,7 @@
 //
 //	plan, err := scenario.Load("chat.yaml")
 //	err = plan.Override(scenario.Overrides{Target: url})
-//	eng, err := engine.New(engine.Config{Plan: plan}, rec)
+//	eng, err := engine.New(engine.Config{Plan: plan})
 package engine
 
 import (
@@ -58,6 +68,7 @@ import (
 
 	"github.com/wsload/wsload/engine/hostlimits"
 	"github.com/wsload/wsload/engine/wsproto"
+	"github.com/wsload/wsload/internal/buildinfo"
 	"github.com/wsload/wsload/scenario"
 	"github.com/wsload/wsload/stats"
 )
@@ -92,6 +103,9 @@ type Engine struct {
 
 	plain [][]byte // per poller: plaintext buffer for wss reads, made on first use
 
+	ran   atomic.Bool                // Run was called: an Engine runs once
+	sinks []func(iv *stats.Interval) // the Run's own aggregate, then the caller's sinks
+
 	unknown *stats.Backend // connections' backend until known; nil = no per-backend breakdown
 
 	// Scenario runs (control.go, flow.go); plan is nil for the echo flow.
@@ -116,9 +130,9 @@ type Engine struct {
 	planClock func() time.Duration
 }
 
-// Shards is the number of stats shards New expects the recorder to have:
-// one per poller, one per sender, one for the dialers.
-func Shards(cfg Config) int {
+// shards is the number of stats shards a run records into: one per poller,
+// one per sender, one for the dialers.
+func shards(cfg Config) int {
 	p := cfg.Pollers
 	if p <= 0 || p > MaxPollers { // out of range: New refuses it; size for the default meanwhile
 		p = runtime.GOMAXPROCS(0)
@@ -128,15 +142,14 @@ func Shards(cfg Config) int {
 
 func numSenders(pollers int) int { return max(1, pollers) }
 
-// New validates cfg and prepares a run; nothing is dialed before Run.
-func New(cfg Config, rec *stats.Recorder) (*Engine, error) {
+// New validates cfg, fills in its defaults and prepares a run with its own
+// recorder; nothing is dialed before Run.
+func New(cfg Config) (*Engine, error) {
 	u, err := cfg.validate()
 	if err != nil {
 		return nil, err
 	}
-	if rec == nil {
-		return nil, errors.New("engine: nil recorder")
-	}
+	rec := stats.NewRecorder(shards(cfg))
 	e := &Engine{cfg: cfg, target: u, rec: rec, echo: scenario.Echo{Size: cfg.Size, Binary: cfg.Binary}, op: wsproto.OpText}
 	if cfg.Binary {
 		e.op = wsproto.OpBinary
@@ -193,20 +206,32 @@ func (e *Engine) Ramp() (d time.Duration, ok bool) {
 	return time.Duration(ns), ns > 0
 }
 
+// Open is the number of connections open right now; safe to call while Run
+// runs.
+func (e *Engine) Open() int64 { return e.rec.Open() }
+
 func (e *Engine) now() int64 { return int64(time.Since(e.base)) }
 
 // Run performs the load test: pre-flight checks, ramp, steady state, drain,
-// close. It returns when cfg.Duration has passed (then the connections are
-// closed with 1000) or ctx is done (1001). A failed pre-flight check returns
-// an error before anything is dialed; failures of individual connections are
-// recorded, not returned.
-func (e *Engine) Run(ctx context.Context) error {
+// close, and returns its Result. It returns when cfg.Duration has passed
+// (then the connections are closed with 1000) or ctx is done (1001); an
+// interrupted run's Result holds what was measured until then. Each sink
+// receives every interval in order, from one goroutine, the last one
+// (usually shorter) before Run returns; a sink must not modify or keep the
+// interval. A failed pre-flight check, a target that does not resolve, or ctx
+// ending while waiting for Config.StartAt returns an error and no Result;
+// failures of individual connections are recorded in the Result, not
+// returned. Run can be called once.
+func (e *Engine) Run(ctx context.Context, sinks ...func(iv *stats.Interval)) (*stats.Result, error) {
+	if e.ran.Swap(true) {
+		return nil, errors.New("engine: Run called twice on one Engine")
+	}
 	if err := e.preflight(); err != nil {
-		return err
+		return nil, err
 	}
 	addr, err := resolve(ctx, e.target)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	e.addr = addr
 
@@ -215,10 +240,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return nil, fmt.Errorf("engine: interrupted while waiting for the start at %s: %w", e.cfg.StartAt.Format(time.RFC3339), ctx.Err())
 		case <-t.C:
 		}
 	}
+	use0 := selfUsage()
 
 	e.nb = nbio.NewEngine(nbio.Config{
 		Name:    "wsload",
@@ -230,11 +256,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.nb.OnData(e.onData)
 	e.nb.OnClose(e.onClose)
 	if err := e.nb.Start(); err != nil {
-		return fmt.Errorf("engine: start event loop: %v", err)
+		return nil, fmt.Errorf("engine: start event loop: %w", err)
 	}
 
 	e.base = time.Now()
 	e.rec.SetStart(e.base)
+	agg := stats.NewAggregate(e.base)
+	e.sinks = append([]func(*stats.Interval){agg.Add}, sinks...)
 	if e.plan == nil {
 		e.conns = make([]*conn, e.cfg.Connections)
 	} else {
@@ -294,24 +322,60 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.closeAll(code)
 	e.nb.Stop()
 	<-tickDone
-	if e.cfg.OnInterval != nil {
-		e.cfg.OnInterval(e.rec.Rotate(time.Now()))
+	e.emit(e.rec.Rotate(time.Now()))
+	return e.result(agg, use0, selfUsage()), nil
+}
+
+// emit hands iv to the run's aggregate and the caller's sinks, in order.
+func (e *Engine) emit(iv *stats.Interval) {
+	for _, sink := range e.sinks {
+		sink(iv)
 	}
-	return nil
+}
+
+// result builds the finished run's Result from its aggregate: what ran (the
+// validated configuration), what it cost this process (CPU between u0 and
+// u1, peak RSS), the ramp and one error text per reason.
+func (e *Engine) result(agg *stats.Aggregate, u0, u1 usage) *stats.Result {
+	gen := stats.Generator{
+		CPUUserS:    u1.userS - u0.userS,
+		CPUSysS:     u1.sysS - u0.sysS,
+		MaxRSSBytes: u1.maxRSS,
+		GOMAXPROCS:  runtime.GOMAXPROCS(0),
+		PID:         os.Getpid(),
+	}
+	gen.Host, _ = os.Hostname()
+	res := agg.Result(stats.Header{
+		Version:   buildinfo.Version(),
+		Target:    e.cfg.URL,
+		Start:     e.base,
+		Config:    e.cfg.Stats(),
+		Generator: gen,
+	})
+	if d, ok := e.Ramp(); ok {
+		res.Connections.RampS = d.Seconds()
+	}
+	if samples := e.SampleErrors(); len(samples) > 0 {
+		res.ErrorSamples = samples
+	}
+	return res
 }
 
 // preflight raises the open-file limit and refuses a run that cannot fit the
 // host, before anything is dialed: no EMFILE storm halfway through.
 func (e *Engine) preflight() error {
-	if _, _, err := hostlimits.RaiseFileLimit(); err != nil {
-		return fmt.Errorf("engine: raise open-file limit: %v", err)
+	if e.cfg.TuneProcess {
+		if _, _, err := hostlimits.RaiseFileLimit(); err != nil {
+			return fmt.Errorf("engine: raise open-file limit: %w", err)
+		}
 	}
 	h, err := hostlimits.Read()
 	if err != nil {
-		return fmt.Errorf("engine: read host limits: %v", err)
+		return fmt.Errorf("engine: read host limits: %w", err)
 	}
-	// nbio indexes connections by fd in a table of MaxOpenFiles entries.
-	if h.FileHard > 0 && h.FileHard < uint64(nbio.MaxOpenFiles) {
+	// nbio indexes connections by fd in a table of MaxOpenFiles entries (a
+	// process-wide setting): no larger than the fds this process can have.
+	if e.cfg.TuneProcess && h.FileHard > 0 && h.FileHard < uint64(nbio.MaxOpenFiles) {
 		nbio.MaxOpenFiles = int(h.FileHard)
 	}
 	return hostlimits.Check(h, hostlimits.Need{
@@ -353,10 +417,6 @@ func resolve(ctx context.Context, u *url.URL) (string, error) {
 
 // tick rotates the recorder every interval, aligned to the run's start.
 func (e *Engine) tick(ctx context.Context) {
-	if e.cfg.OnInterval == nil {
-		<-ctx.Done()
-		return
-	}
 	next := e.base.Add(e.cfg.Interval)
 	released := false
 	t := time.NewTimer(time.Until(next))
@@ -367,8 +427,8 @@ func (e *Engine) tick(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		e.cfg.OnInterval(e.rec.Rotate(time.Now()))
-		if !released && e.rampNS.Load() > 0 {
+		e.emit(e.rec.Rotate(time.Now()))
+		if e.cfg.TuneProcess && !released && e.rampNS.Load() > 0 {
 			// The ramp is over: hand its garbage (upgrade requests and
 			// responses, dialer buffers) back to the OS once, so holding many
 			// idle connections costs only what they keep.

@@ -13,28 +13,18 @@ import (
 	"github.com/wsload/wsload/stats"
 )
 
-// run executes cfg against its URL and returns the aggregated result.
+// run executes cfg against its URL and returns the run's result.
 func run(t *testing.T, ctx context.Context, cfg Config) (*stats.Result, *Engine) {
 	t.Helper()
-	var mu sync.Mutex
-	start := time.Now()
-	agg := stats.NewAggregate(start)
-	cfg.OnInterval = func(iv *stats.Interval) {
-		mu.Lock()
-		agg.Add(iv)
-		mu.Unlock()
-	}
-	rec := stats.NewRecorder(Shards(cfg))
-	eng, err := New(cfg, rec)
+	eng, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if err := eng.Run(ctx); err != nil {
+	res, err := eng.Run(ctx)
+	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return agg.Result(stats.Header{Target: cfg.URL, Start: start}), eng
+	return res, eng
 }
 
 func startServer(t *testing.T, cfg server.Config) *server.Server {
@@ -534,7 +524,7 @@ func TestConfigValidation(t *testing.T) {
 		{URL: "ws://127.0.0.1:1/", Connections: 1, Duration: time.Second, Header: http.Header{"Upgrade": {"x"}}},
 	}
 	for i, c := range bad {
-		if _, err := New(c, stats.NewRecorder(1)); err == nil {
+		if _, err := New(c); err == nil {
 			t.Fatalf("config %d accepted: %+v", i, c)
 		}
 	}

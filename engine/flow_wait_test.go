@@ -81,7 +81,7 @@ func runUntil(t *testing.T, p *scenario.Plan, o runOpts) (*stats.Result, *Engine
 		stop    = make(chan struct{})
 		stopped bool
 	)
-	cfg.OnInterval = func(iv *stats.Interval) {
+	sink := func(iv *stats.Interval) {
 		mu.Lock()
 		defer mu.Unlock()
 		agg.Add(iv)
@@ -90,7 +90,7 @@ func runUntil(t *testing.T, p *scenario.Plan, o runOpts) (*stats.Result, *Engine
 			close(stop)
 		}
 	}
-	eng, err := New(cfg, stats.NewRecorder(Shards(cfg)))
+	eng, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -101,12 +101,12 @@ func runUntil(t *testing.T, p *scenario.Plan, o runOpts) (*stats.Result, *Engine
 	if o.onStart != nil {
 		go o.onStart(eng)
 	}
-	if err := eng.Run(context.Background()); err != nil {
+	r, err := eng.Run(context.Background(), sink)
+	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	r := agg.Result(stats.Header{Target: cfg.URL, Start: start})
 	if !stopped && o.done != nil {
 		t.Fatalf("what the test waited for did not happen within %v: connections %+v messages %+v errors %v steps %v",
 			cfg.Duration, r.Connections, r.Messages, r.Errors, stepCounts(r))

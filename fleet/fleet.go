@@ -24,9 +24,9 @@
 // The worker side:
 //
 //	rep := fleet.NewReporter(os.Stdout)
-//	cfg.OnInterval = func(iv *stats.Interval) { _ = rep.Interval(iv) }
-//	err := eng.Run(ctx)
-//	_ = rep.Done(rampS, eng.SampleErrors())
+//	eng, err := engine.New(cfg)
+//	res, err := eng.Run(ctx, func(iv *stats.Interval) { _ = rep.Interval(iv) })
+//	_ = rep.Done(res.Connections.RampS, res.ErrorSamples)
 //
 // Cancelling ctx sends SIGINT to every worker (they close their connections
 // and report what they measured), and SIGKILL after Options.Grace.

@@ -139,39 +139,39 @@ func workerMain(args []string) int {
 	cfg := engine.Config{
 		URL: args[0], Connections: count, FirstID: first, TotalConnections: total,
 		Rate: rate, Duration: dur, Pollers: 1, HandshakeTimeout: time.Minute,
-		OnInterval: func(iv *stats.Interval) {
-			_ = rep.Interval(iv)
-			if seg.Index != dieIdx {
-				return
-			}
-			// Mid-run, once the intervals streamed hold all its connections and some
-			// messages (however long a loaded machine took to get there): SIGKILL, no goodbye.
-			established += iv.Established
-			sent += iv.Sent
-			if established < int64(count) || sent == 0 {
-				return
-			}
-			die.Do(func() {
-				time.AfterFunc(300*time.Millisecond, func() {
-					fmt.Fprintln(os.Stderr, "about to be killed")
-					_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-				})
-			})
-		},
 	}
-	eng, err := engine.New(cfg, stats.NewRecorder(engine.Shards(cfg)))
+	sink := func(iv *stats.Interval) {
+		_ = rep.Interval(iv)
+		if seg.Index != dieIdx {
+			return
+		}
+		// Mid-run, once the intervals streamed hold all its connections and some
+		// messages (however long a loaded machine took to get there): SIGKILL, no goodbye.
+		established += iv.Established
+		sent += iv.Sent
+		if established < int64(count) || sent == 0 {
+			return
+		}
+		die.Do(func() {
+			time.AfterFunc(300*time.Millisecond, func() {
+				fmt.Fprintln(os.Stderr, "about to be killed")
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			})
+		})
+	}
+	eng, err := engine.New(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "worker: %v\n", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := eng.Run(ctx); err != nil {
+	res, err := eng.Run(ctx, sink)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "worker: %v\n", err)
 		return 1
 	}
-	ramp, _ := eng.Ramp()
-	if err := rep.Done(ramp.Seconds(), eng.SampleErrors()); err != nil {
+	if err := rep.Done(res.Connections.RampS, res.ErrorSamples); err != nil {
 		return 1
 	}
 	if ctx.Err() != nil {

@@ -4,10 +4,13 @@
 // processes and machines, and judged), an Aggregate that folds Intervals into
 // a Result, and the Result's JSON, text summary and live progress line.
 //
-// Data flows one way:
+// Data flows one way. The engine records and aggregates (engine.New, then
+// Run, returns the finished Result); a program that records events of its own
+// does the same with these pieces:
 //
-//	rec := stats.NewRecorder(pollers)
-//	sh := rec.Shard(connID)              // one shard per connection group
+//	rec := stats.NewRecorder(shards)
+//	rec.SetStart(start)
+//	sh := rec.Shard(key)                 // one shard per goroutine that records
 //	sh.ConnAttempted()
 //	sh.ConnEstablished(handshake)
 //	sh.Sent(len(msg), actual.Sub(scheduled))
@@ -33,9 +36,9 @@
 //
 // Per-second histograms can also stream to an HdrHistogram interval log
 // (.hlog) that HdrHistogram's own tools read: CreateHlog, then WriteInterval
-// from the interval hook; ReadHlog and MergeHlogs read and combine them.
+// from a sink of engine.Run; ReadHlog and MergeHlogs read and combine them.
 //
-// Latencies follow the measurement rules of DESIGN.md: the corrected RTT is
+// Latencies follow the measurement rules in docs/measurement.md: the corrected RTT is
 // measured from a message's scheduled send time (coordinated omission
 // corrected), the uncorrected one from its actual send time, and SendLag is the
 // difference, the generator's own health. Percentiles are always given in

@@ -160,6 +160,7 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 		}
 	}
 	out.Generator.Warnings = append(out.Diagnose(), warnings...)
+	out.ErrorSamples = mergeSamples(results)
 
 	for i, r := range results {
 		if len(r.Sources) > 0 { // an already merged input: list what it was made of
@@ -177,6 +178,22 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 		})
 	}
 	return out, nil
+}
+
+// mergeSamples keeps one error text per reason: the first input's that has one.
+func mergeSamples(results []*Result) map[string]string {
+	var out map[string]string
+	for _, r := range results {
+		for reason, text := range r.ErrorSamples {
+			if _, ok := out[reason]; !ok {
+				if out == nil {
+					out = map[string]string{}
+				}
+				out[reason] = text
+			}
+		}
+	}
+	return out
 }
 
 // checkSegments refuses overlapping and inconsistent segments, and warns

@@ -55,6 +55,11 @@ type Result struct {
 	// run saw connections dropped or reconnects (ComputeRecovery); omitted
 	// otherwise.
 	Recovery *Recovery `json:"recovery,omitempty"`
+	// ErrorSamples holds one example error text per reason in Errors (the
+	// first seen), so that "tls" or "bad_handshake" can be understood where
+	// the result is read. The texts quote what servers sent: escape them
+	// before they reach a terminal or a page. Omitted when there were none.
+	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 }
 
 // Config is the run's configuration as the CLI resolved it, mirrored into the
@@ -83,6 +88,14 @@ type Config struct {
 	// Scenario is the scenario file the run played (wsload run FILE.yaml);
 	// nil, and omitted, for echo runs.
 	Scenario *Scenario `json:"scenario,omitempty"`
+
+	// HandshakeConcurrency is the most handshakes in flight at once;
+	// Compression says permessage-deflate was offered; Origin is the Origin
+	// header sent. Omitted when zero (results written before they were
+	// recorded).
+	HandshakeConcurrency int    `json:"handshake_concurrency,omitempty"`
+	Compression          bool   `json:"compression,omitempty"`
+	Origin               string `json:"origin,omitempty"`
 }
 
 // Connections sums the run's connection events.

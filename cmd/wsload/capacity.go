@@ -44,17 +44,14 @@ type capacityOptions struct {
 	connections string
 	rate        string
 	perConnRate float64
-	headers     []string
-	sources     string
-	backendFrom string
-	sloText     string
-	hold        time.Duration
-	cooldown    time.Duration
-	refine      int
-	out         string
-	format      string
-	quiet       bool
-	verbose     bool
+	engineFlags
+	sloText  string
+	hold     time.Duration
+	cooldown time.Duration
+	refine   int
+	out      string
+	format   string
+	quiet    bool
 }
 
 // capacityStep runs each step of wsload capacity; a test swaps it to wait for its server to
@@ -71,24 +68,10 @@ func capacityFlags(o *capacityOptions) *pflag.FlagSet {
 	fs.DurationVar(&o.hold, "hold", 10*time.Second, "how long each step runs, ramp included")
 	fs.IntVar(&o.refine, "refine", 2, "bisection steps between the last good and the first bad step")
 	fs.DurationVar(&o.cooldown, "cooldown", time.Second, "pause between steps, so the target lets go of the previous step's connections")
-	fs.Float64Var(&c.ConnectRate, "connect-rate", 0, "new connections per second, in total (0 = as fast as the target accepts)")
-	fs.IntVar(&c.HandshakeConcurrency, "handshake-concurrency", engine.DefaultHandshakeConcurrency, "most handshakes in flight at once")
-	fs.IntVar(&c.Size, "size", engine.DefaultSize, "message payload bytes")
-	fs.BoolVar(&c.Binary, "binary", false, "send binary frames instead of text")
-	fs.StringArrayVarP(&o.headers, "header", "H", nil, "extra upgrade request header 'Name: value' (repeatable); secrets are redacted in reports")
-	fs.StringSliceVar(&c.Subprotocols, "subprotocol", nil, "WebSocket subprotocol to offer (repeatable or comma-separated)")
-	fs.StringVar(&c.Origin, "origin", "", "Origin header")
-	fs.BoolVar(&c.Compression, "compression", false, "offer permessage-deflate")
-	fs.BoolVar(&c.InsecureTLS, "insecure", false, "skip TLS certificate verification (self-signed targets)")
-	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", engine.DefaultHandshakeTimeout, "limit for TCP connect + TLS + upgrade")
-	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", engine.DefaultReplyTimeout, "a message without reply after this counts as timed out")
-	fs.StringVar(&o.sources, "source-ips", "", "local addresses to spread connections over, e.g. 127.0.0.2-127.0.0.9")
-	fs.IntVar(&c.Pollers, "pollers", 0, "event loops (0 = one per CPU)")
-	fs.StringVar(&o.backendFrom, "backend-from", "", "split each step by backend: header:NAME or message:REGEX")
+	addEngineFlags(fs, c, &o.engineFlags)
 	fs.StringVarP(&o.out, "out", "o", "", "write the capacity JSON (every step's full result) to FILE, atomically")
 	fs.StringVar(&o.format, "format", "text", "what to print on stdout at the end: text or json")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no per-step progress on stderr")
-	fs.BoolVar(&o.verbose, "verbose", false, verboseHelp)
 	fs.SortFlags = false
 	return fs
 }
@@ -208,6 +191,7 @@ func (o *capacityOptions) searchOptions(url string) (capacity.Options, error) {
 
 	cfg := o.cfg
 	cfg.URL = url
+	cfg.TuneProcess = true
 	switch {
 	case connRange && rateRange:
 		opts.Dimension = capacity.Both
@@ -226,16 +210,8 @@ func (o *capacityOptions) searchOptions(url string) (capacity.Options, error) {
 	if o.perConnRate < 0 {
 		return opts, fmt.Errorf("--per-conn-rate must not be negative, got %v", o.perConnRate)
 	}
-	if cfg.Header, err = parseHeaders(o.headers); err != nil {
+	if err := o.engineFlags.apply(&cfg); err != nil {
 		return opts, err
-	}
-	if o.sources != "" {
-		if cfg.SourceIPs, err = engine.ParseSourceIPs(o.sources); err != nil {
-			return opts, fmt.Errorf("--source-ips: %v", err)
-		}
-	}
-	if cfg.BackendFrom, err = engine.ParseBackendFrom(o.backendFrom); err != nil {
-		return opts, fmt.Errorf("--backend-from: %v", err)
 	}
 	opts.Base = cfg
 	return opts, nil

@@ -19,11 +19,15 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wsload/wsload/internal/atomicfile"
+	"github.com/wsload/wsload/internal/buildinfo"
 	"github.com/wsload/wsload/internal/nbiolog"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=…".
-var Version = "dev"
+// Version is this wsload's version: set at build time with
+// -ldflags "-X github.com/wsload/wsload/internal/buildinfo.version=…" (see
+// internal/buildinfo), the module version otherwise, "dev" from a checkout.
+// Results carry the same (the engine records it).
+var Version = buildinfo.Version()
 
 // Exit codes, one per failure class, stable for scripts and CI pipelines.
 const (

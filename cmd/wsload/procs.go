@@ -214,10 +214,7 @@ func spread(o *runOptions, targets, args []string, stdout, stderr io.Writer) (co
 		return exitUsage, true
 	}
 	if !auto && procs == 1 && len(targets) <= 1 {
-		if !o.cfg.StartAt.IsZero() {
-			fmt.Fprintf(stderr, "wsload: waiting until %s to start\n", o.cfg.StartAt.Format(time.RFC3339Nano))
-		}
-		return 0, false // one process: the caller runs it
+		return 0, false // one process: the caller runs it (and says when it waits for --start-at)
 	}
 	return runProcs(o, targets, args, procs, auto, stdout, stderr), true
 }
@@ -249,26 +246,29 @@ func runWorker(o *runOptions, targets []string, stdout, stderr io.Writer) int {
 		_ = rep.Done(0, nil)
 		return exitOK
 	}
-	o.cfg.OnInterval = func(iv *stats.Interval) {
-		if err := rep.Interval(iv); err != nil {
-			fmt.Fprintf(stderr, "wsload run: %v\n", err)
-		}
-	}
-	eng, err := engine.New(o.cfg, stats.NewRecorder(engine.Shards(o.cfg)))
+	o.cfg.TuneProcess = true
+	eng, err := engine.New(o.cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsload run: %v\n", err)
 		return exitUsage
 	}
-	if err := eng.Run(ctx); err != nil {
+	res, err := eng.Run(ctx, func(iv *stats.Interval) {
+		if err := rep.Interval(iv); err != nil {
+			fmt.Fprintf(stderr, "wsload run: %v\n", err)
+		}
+	})
+	if err != nil {
 		fmt.Fprintf(stderr, "wsload run: %v\n", err)
 		var le *hostlimits.LimitError
 		if errors.As(err, &le) {
 			return exitLimits
 		}
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
 		return exitRunFailed
 	}
-	ramp, _ := eng.Ramp()
-	if err := rep.Done(ramp.Seconds(), eng.SampleErrors()); err != nil {
+	if err := rep.Done(res.Connections.RampS, res.ErrorSamples); err != nil {
 		fmt.Fprintf(stderr, "wsload run: %v\n", err)
 		return exitOutput
 	}
@@ -320,6 +320,10 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 		fmt.Fprintf(stderr, "wsload run: find the wsload executable for the workers: %v\n", err)
 		return exitRunFailed
 	}
+	// Ctrl-C from here on reaches the workers (fleet.Run) and ends the run with exit 130, also
+	// while everyone waits for the start.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	start := o.cfg.StartAt
 	if start.IsZero() {
 		start = time.Now().Add(startLead)
@@ -330,9 +334,6 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 	// worker takes its own share of what they describe.
 	wargs := append([]string{"run"}, args...)
 	wargs = append(wargs, "--start-at", start.UTC().Format(time.RFC3339Nano))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	progress := newProgress(stderr, o.quiet, o.cfg.Duration)
 	agg := stats.NewAggregate(start)
@@ -368,11 +369,17 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 	user, sys, rss := rep.Usage()
 	gen := stats.Generator{CPUUserS: user, CPUSysS: sys, MaxRSSBytes: rss, GOMAXPROCS: runtime.GOMAXPROCS(0), PID: os.Getpid()}
 	gen.Host, _ = os.Hostname()
+	// The config block describes the whole run as the workers resolved it
+	// (defaults filled in, e.g. pollers), not the flags as typed.
 	cfg := o.cfg
-	cfg.URL = strings.Join(targets, ",")
+	cfg.URL = targets[0]
+	if rc, err := cfg.Resolved(); err == nil {
+		cfg = rc
+	}
 	mu.Lock()
-	res := agg.Result(stats.Header{Version: Version, Target: cfg.URL, Start: start, Config: cfg.Stats(), Generator: gen})
+	res := agg.Result(stats.Header{Version: Version, Target: strings.Join(targets, ","), Start: start, Config: cfg.Stats(), Generator: gen})
 	mu.Unlock()
+	res.ErrorSamples = rep.Samples()
 	res.Config.Segment = o.spread.seg
 	res.Config.Scenario = o.scenario
 	if ramp, ok := rep.Ramp(); ok {
@@ -388,5 +395,5 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 		fmt.Fprintf(stderr, "wsload run: %s\n", w)
 		code = exitRunFailed
 	}
-	return finish(rep.Interrupted, code, o, res, rep.Samples(), hlog, stdout, stderr)
+	return finish(rep.Interrupted, code, o, res, hlog, stdout, stderr)
 }

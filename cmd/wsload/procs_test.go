@@ -336,3 +336,64 @@ func containsStr(list []string, sub string) bool {
 	}
 	return false
 }
+
+// Ctrl-C while a run waits for its --start-at ends it at once with exit 130 (interrupted), for a
+// single process and for a --procs parent, without dialing anything.
+func TestInterruptDuringStartAt(t *testing.T) {
+	url := startServe(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatalf("os.Executable: %v", err)
+	}
+	for _, extra := range [][]string{nil, {"--procs", "2"}} {
+		t.Run(fmt.Sprint("procs=", len(extra) > 0), func(t *testing.T) {
+			startAt := strconv.FormatInt(time.Now().Add(10*time.Minute).Unix(), 10)
+			args := append([]string{"run", url, "-c", "2", "-d", "1s", "-q", "--start-at", startAt}, extra...)
+			cmd := exec.Command(exe, args...)
+			cmd.Env = append(os.Environ(), asWsloadEnv+"=1")
+			var errb syncBuffer
+			cmd.Stderr = &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			deadline := time.Now().Add(2 * time.Minute)
+			for !strings.Contains(errb.String(), "waiting until") {
+				if time.Now().After(deadline) {
+					_ = cmd.Process.Kill()
+					t.Fatalf("wsload run never said it was waiting: %s", errb.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			_ = cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-done:
+			case <-time.After(2 * time.Minute):
+				_ = cmd.Process.Kill()
+				t.Fatalf("wsload run did not stop within 2 minutes of Ctrl-C: %s", errb.String())
+			}
+			if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+				t.Fatalf("exit %d after Ctrl-C during --start-at, want %d (interrupted); stderr:\n%s", code, exitInterrupted, errb.String())
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a child process writes into while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

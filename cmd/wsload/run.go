@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -47,19 +45,16 @@ const runExamples = `Examples:
 
 // runOptions are the flags of `wsload run`, parsed.
 type runOptions struct {
-	cfg     engine.Config
-	headers []string
-	sources string
+	cfg engine.Config
+	engineFlags
 	out     string
 	format  string
 	quiet   bool
-	verbose bool // --verbose: nbio's own log lines on stderr
 	cpuprof string
 	hlog    string
 
-	backendFrom string   // --backend-from, parsed into cfg.BackendFrom
-	sloText     string   // --slo as typed
-	slo         slo.Spec // parsed --slo; empty = no objectives
+	sloText string   // --slo as typed
+	slo     slo.Spec // parsed --slo; empty = no objectives
 
 	spread spreadOptions // --procs, --segment, --start-at, --worker (procs.go)
 
@@ -81,29 +76,15 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	c := &o.cfg
 	fs.IntVarP(&c.Connections, "connections", "c", engine.DefaultConnections, "concurrent connections to open and hold (with a scenario: its peak, scaling its connections phases)")
-	fs.Float64Var(&c.ConnectRate, "connect-rate", 0, "new connections per second, in total (0 = as fast as the target accepts, bounded by --handshake-concurrency)")
-	fs.IntVar(&c.HandshakeConcurrency, "handshake-concurrency", engine.DefaultHandshakeConcurrency, "most handshakes (connect + TLS + upgrade) in flight at once")
 	fs.DurationVarP(&c.Duration, "duration", "d", engine.DefaultDuration, "length of the whole run, ramp included (with a scenario: scales its phases)")
 	fs.StringVar(&o.target, "target", "", "with a scenario file: the target URL replacing the file's (ws:// or wss://)")
 	fs.Float64VarP(&c.Rate, "rate", "r", engine.DefaultRate, "messages per second PER CONNECTION, sent on schedule whether or not replies came (0 = hold connections idle)")
-	fs.IntVar(&c.Size, "size", engine.DefaultSize, "message payload bytes (the first 28 text / 16 binary bytes carry the message id)")
-	fs.BoolVar(&c.Binary, "binary", false, "send binary frames instead of text")
-	fs.StringArrayVarP(&o.headers, "header", "H", nil, "extra upgrade request header 'Name: value' (repeatable); secrets are redacted in reports")
-	fs.StringSliceVar(&c.Subprotocols, "subprotocol", nil, "WebSocket subprotocol to offer (repeatable or comma-separated)")
-	fs.StringVar(&c.Origin, "origin", "", "Origin header")
-	fs.BoolVar(&c.Compression, "compression", false, "offer permessage-deflate (no context takeover)")
-	fs.BoolVar(&c.InsecureTLS, "insecure", false, "skip TLS certificate verification (self-signed targets)")
-	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", engine.DefaultHandshakeTimeout, "limit for TCP connect + TLS + upgrade")
-	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", engine.DefaultReplyTimeout, "a message without reply after this counts as timed out")
-	fs.StringVar(&o.sources, "source-ips", "", "local addresses to spread connections over: a list or ranges, e.g. 127.0.0.2-127.0.0.9")
-	fs.IntVar(&c.Pollers, "pollers", 0, "event loops (0 = one per CPU)")
+	addEngineFlags(fs, c, &o.engineFlags)
 	fs.StringVarP(&o.out, "out", "o", "", "write the JSON result to FILE (atomically)")
 	fs.StringVar(&o.hlog, "hlog", "", "also write per-second rtt, rtt_uncorrected and handshake histograms to FILE, an HdrHistogram interval log")
 	fs.StringVar(&o.format, "format", "text", "what to print on stdout at the end: text or json")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress on stderr")
-	fs.BoolVar(&o.verbose, "verbose", false, verboseHelp)
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write wsload's own CPU profile to FILE (for go tool pprof)")
-	fs.StringVar(&o.backendFrom, "backend-from", "", "split results by backend: header:NAME (a response header of the upgrade) or message:REGEX (the first message; group 1 is the id)")
 	fs.StringVar(&o.sloText, "slo", "", "objectives to judge the run by, e.g. 'rtt.p99<50ms,errors<0.1%'; exit 4 when any is broken")
 	addSpreadFlags(fs, &o.spread)
 	fs.SortFlags = false
@@ -128,23 +109,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wsload run: --format must be text or json, got %q\n", o.format)
 		return exitUsage
 	}
-	h, err := parseHeaders(o.headers)
-	if err != nil {
+	if err := o.engineFlags.apply(&o.cfg); err != nil {
 		fmt.Fprintf(stderr, "wsload run: %v\n", err)
 		return exitUsage
 	}
-	o.cfg.Header = h
-	if o.sources != "" {
-		if o.cfg.SourceIPs, err = engine.ParseSourceIPs(o.sources); err != nil {
-			fmt.Fprintf(stderr, "wsload run: --source-ips: %v\n", err)
-			return exitUsage
-		}
-	}
-	if o.cfg.BackendFrom, err = engine.ParseBackendFrom(o.backendFrom); err != nil {
-		fmt.Fprintf(stderr, "wsload run: --backend-from: %v\n", err)
-		return exitUsage
-	}
 	if o.sloText != "" {
+		var err error
 		if o.slo, err = slo.Parse(o.sloText); err != nil {
 			fmt.Fprintf(stderr, "wsload run: --slo: %v\n%s\n", err, sloPointer(err))
 			return exitUsage
@@ -172,6 +142,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	embedded := fs.NArg() == 0
 	var srv *server.Server
 	if embedded {
+		var err error
 		srv, err = server.Start(server.Config{Addr: "127.0.0.1:0", Pollers: 1})
 		if err != nil {
 			fmt.Fprintf(stderr, "wsload run: start the embedded echo server: %v\n", err)
@@ -189,13 +160,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 
 // execute runs the engine, shows progress and writes the results.
 func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr io.Writer) int {
-	progress := newProgress(stderr, o.quiet, o.cfg.Duration)
-	var mu sync.Mutex
 	start := time.Now()
 	if o.cfg.StartAt.After(start) {
 		start = o.cfg.StartAt // the engine waits until then: the run starts there
 	}
-	agg := stats.NewAggregate(start)
+	progress := newProgress(stderr, o.quiet, o.cfg.Duration)
 	var hlog *stats.HlogWriter // nil without --hlog: its methods then do nothing
 	if o.hlog != "" {
 		var err error
@@ -205,15 +174,8 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 		}
 		defer hlog.Close()
 	}
-	o.cfg.OnInterval = func(iv *stats.Interval) {
-		mu.Lock()
-		agg.Add(iv)
-		_ = hlog.WriteInterval(iv) // an error sticks; Close reports it
-		mu.Unlock()
-		progress.update(iv, iv.End.Sub(start))
-	}
-	rec := stats.NewRecorder(engine.Shards(o.cfg))
-	eng, err := engine.New(o.cfg, rec)
+	o.cfg.TuneProcess = true
+	eng, err := engine.New(o.cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsload run: %v\n", err)
 		return exitUsage
@@ -235,8 +197,14 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpu0 := cpuTimes()
-	if err := eng.Run(ctx); err != nil {
+	if o.cfg.StartAt.After(time.Now()) {
+		fmt.Fprintf(stderr, "wsload: waiting until %s to start\n", o.cfg.StartAt.Format(time.RFC3339Nano))
+	}
+	res, err := eng.Run(ctx, func(iv *stats.Interval) {
+		_ = hlog.WriteInterval(iv) // an error sticks; Close reports it
+		progress.update(iv, iv.End.Sub(start))
+	})
+	if err != nil {
 		fmt.Fprintf(stderr, "wsload run: %v\n", err)
 		var le *hostlimits.LimitError
 		if errors.As(err, &le) {
@@ -245,44 +213,25 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 			}
 			return exitLimits
 		}
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
 		return exitRunFailed
 	}
 	progress.done()
-	cpu1 := cpuTimes()
-
-	gen := stats.Generator{
-		CPUUserS:    cpu1.user - cpu0.user,
-		CPUSysS:     cpu1.sys - cpu0.sys,
-		MaxRSSBytes: cpu1.maxRSS,
-		GOMAXPROCS:  runtime.GOMAXPROCS(0),
-		PID:         os.Getpid(),
-	}
-	gen.Host, _ = os.Hostname()
-	mu.Lock()
-	res := agg.Result(stats.Header{
-		Version:   Version,
-		Target:    o.cfg.URL,
-		Start:     start,
-		Config:    eng.Config().Stats(),
-		Generator: gen,
-	})
-	mu.Unlock()
 	res.Config.Segment = o.spread.seg
 	res.Config.Scenario = o.scenario
-	if d, ok := eng.Ramp(); ok {
-		res.Connections.RampS = d.Seconds()
-	}
 	if embedded {
 		res.Generator.Warnings = append(res.Generator.Warnings,
 			"the target ran inside this process (no URL given): CPU and memory figures include it; give a URL to measure a real target")
 	}
-	return finish(ctx.Err() != nil, exitOK, o, res, eng.SampleErrors(), hlog, stdout, stderr)
+	return finish(ctx.Err() != nil, exitOK, o, res, hlog, stdout, stderr)
 }
 
 // finish judges a finished run (one process or many), writes its result
 // file and log, prints the summary, and returns the exit code. code is what
 // the caller already knows (e.g. a worker died).
-func finish(interrupted bool, code int, o *runOptions, res *stats.Result, samples map[string]string, hlog *stats.HlogWriter, stdout, stderr io.Writer) int {
+func finish(interrupted bool, code int, o *runOptions, res *stats.Result, hlog *stats.HlogWriter, stdout, stderr io.Writer) int {
 	if len(o.slo) > 0 {
 		res.SLO = slo.Evaluate(o.slo, res)
 	}
@@ -314,10 +263,10 @@ func finish(interrupted bool, code int, o *runOptions, res *stats.Result, sample
 		_ = enc.Encode(res)
 	default:
 		_ = stats.WriteText(stdout, res)
-		writeSamples(stdout, samples)
+		writeSamples(stdout, res.ErrorSamples)
 	}
 	if res.Connections.Established == 0 {
-		fmt.Fprintf(stderr, "wsload run: no connection was established to %s%s\n", stats.RedactURL(res.Target), firstSample(res, samples))
+		fmt.Fprintf(stderr, "wsload run: no connection was established to %s%s\n", stats.RedactURL(res.Target), termsafe.Escape(firstSample(res, res.ErrorSamples)))
 	}
 	return code
 }
@@ -368,22 +317,6 @@ func parseHeaders(list []string) (http.Header, error) {
 		h.Add(name, strings.TrimSpace(value))
 	}
 	return h, nil
-}
-
-type cpuSample struct {
-	user, sys float64
-	maxRSS    int64
-}
-
-// cpuTimes is this process's own CPU time: on shared machines wall time says
-// little about the generator's cost.
-func cpuTimes() cpuSample {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return cpuSample{}
-	}
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return cpuSample{user: tv(ru.Utime), sys: tv(ru.Stime), maxRSS: ru.Maxrss * 1024}
 }
 
 // progress shows one line per interval on stderr: rewritten in place on a

@@ -3,7 +3,6 @@ package rig
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,9 +11,9 @@ import (
 	"github.com/wsload/wsload/stats"
 )
 
-// load is one engine run in the background: the recorder is reachable while it runs.
+// load is one engine run in the background: its engine is reachable while it runs.
 type load struct {
-	rec  *stats.Recorder
+	eng  *engine.Engine
 	done chan struct{}
 	res  *stats.Result
 	err  error
@@ -23,25 +22,14 @@ type load struct {
 // startLoad runs cfg against its URL in a goroutine.
 func startLoad(t *testing.T, cfg engine.Config) *load {
 	t.Helper()
-	var mu sync.Mutex
-	start := time.Now()
-	agg := stats.NewAggregate(start)
-	cfg.OnInterval = func(iv *stats.Interval) {
-		mu.Lock()
-		agg.Add(iv)
-		mu.Unlock()
-	}
-	l := &load{rec: stats.NewRecorder(engine.Shards(cfg)), done: make(chan struct{})}
-	eng, err := engine.New(cfg, l.rec)
+	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatalf("engine.New: %v", err)
 	}
+	l := &load{eng: eng, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		l.err = eng.Run(context.Background())
-		mu.Lock()
-		l.res = agg.Result(stats.Header{Target: cfg.URL, Start: start})
-		mu.Unlock()
+		l.res, l.err = eng.Run(context.Background())
 	}()
 	return l
 }
@@ -257,7 +245,7 @@ func TestMaxConn(t *testing.T) {
 		// Its run outlasts the hold by 4 s, so the queued handshakes complete inside it.
 		patient := startLoad(t, engine.Config{URL: r.URL(), Connections: 20, Duration: holdFor + 4*time.Second, HandshakeTimeout: time.Minute})
 		for held := true; held; {
-			open := patient.rec.Open()
+			open := patient.eng.Open()
 			held = time.Since(holdStart) < holdFor // the hold's connections stay open at least this long
 			if open != 0 && held {
 				t.Fatalf("%d connections beyond maxconn opened while the cap was held", open)
