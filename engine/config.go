@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wsload/wsload/engine/wsproto"
+	"github.com/wsload/wsload/partition"
 	"github.com/wsload/wsload/scenario"
 	"github.com/wsload/wsload/stats"
 )
@@ -37,24 +38,19 @@ const (
 type Config struct {
 	URL         string // ws:// or wss:// target
 	Connections int    // concurrent connections to open and hold
-	// FirstID and TotalConnections number this process's connections within
-	// a run spread over processes or machines (connection ids FirstID …
-	// FirstID+Connections-1 of TotalConnections), so the send grid spreads
-	// evenly over all of them. Zero values: this process is the whole run.
-	FirstID          int
+	// Partition and TotalConnections spread one run over processes or
+	// machines, echo and scenario runs alike (package partition): this
+	// process is slot Partition.Slot of Partition.Slots and owns the
+	// connection numbers Slot, Slot+Slots, Slot+2·Slots, … of the whole run,
+	// numbered as one process would number them, so the send grid, the
+	// scenario's data rows and its per-connection choices are those of one
+	// run. TotalConnections is the whole run's connections (a scenario's:
+	// its peak) and Connections this process's share of it,
+	// Partition.Share(TotalConnections). A scenario run takes the same
+	// share of every connections phase and every arrivals phase. Zero
+	// values: this process is the whole run.
+	Partition        partition.Partition
 	TotalConnections int
-	// PlanSlot and PlanSlots spread a scenario run over processes or
-	// machines (Plan set, PlanSlots > 1): this process is slot PlanSlot
-	// (0 <= PlanSlot < PlanSlots) and runs its share of every connections
-	// phase and of every arrivals phase: of n connections wanted in all, the
-	// slot takes n/PlanSlots, plus one when PlanSlot < n%PlanSlots, so the
-	// slots' shares add up to n at every instant. Its j-th connection is
-	// numbered PlanSlot + j*PlanSlots: the slots together number their
-	// connections as one process would (the same ids, hence the same flows
-	// and data rows). Slot s of a segment's worker w splits further as slot
-	// s + w*PlanSlots of PlanSlots*workers. FirstID and TotalConnections do
-	// not apply to plans.
-	PlanSlot, PlanSlots int
 	// StartAt, when set, makes Run wait until then before dialing, so the
 	// workers of a multi-machine run start together.
 	StartAt     time.Time
@@ -142,11 +138,16 @@ func (c *Config) validate() (*url.URL, error) {
 	if c.Connections > 1<<31-1 {
 		return nil, fmt.Errorf("engine: %d connections is more than one process can number", c.Connections)
 	}
-	if c.TotalConnections == 0 {
-		c.TotalConnections = c.FirstID + c.Connections
+	if err := c.Partition.Validate(); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
-	if c.FirstID < 0 || c.FirstID+c.Connections > c.TotalConnections || c.TotalConnections > 1<<31-1 {
-		return nil, fmt.Errorf("engine: connections %d…%d do not fit a run of %d", c.FirstID, c.FirstID+c.Connections-1, c.TotalConnections)
+	if c.TotalConnections == 0 && c.Partition.IsWhole() {
+		c.TotalConnections = c.Connections
+	}
+	if c.TotalConnections < 0 || c.TotalConnections > 1<<31-1 ||
+		(c.Plan == nil && int64(c.Connections) != c.Partition.Share(int64(c.TotalConnections))) {
+		return nil, fmt.Errorf("engine: %d connections are not slot %s's share of a run of %d (want %d)",
+			c.Connections, c.Partition, c.TotalConnections, c.Partition.Share(int64(c.TotalConnections)))
 	}
 	if port := u.Port(); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
@@ -173,9 +174,6 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	if c.Plan != nil {
 		c.Rate = 0 // the flows send; no echo grid
-	}
-	if c.PlanSlots < 0 || c.PlanSlot < 0 || (c.PlanSlots > 0 && c.PlanSlot >= c.PlanSlots) || (c.PlanSlots > 1 && c.Plan == nil) {
-		return nil, fmt.Errorf("engine: plan slot %d of %d: want 0 <= slot < slots, and a scenario plan", c.PlanSlot, c.PlanSlots)
 	}
 	if c.Duration <= 0 {
 		return nil, fmt.Errorf("engine: duration must be positive, got %v", c.Duration)

@@ -78,13 +78,10 @@ type handshake struct {
 	timer *time.Timer
 }
 
-// newConn makes connection i of this process; its id is unique in the
-// whole run (Config.FirstID + i, or a plan slot's numbering, Config.PlanSlot).
+// newConn makes connection i of this process; its id is its number in the
+// whole run (Config.Partition.ID(i)).
 func newConn(e *Engine, i int) *conn {
-	id := uint64(e.cfg.FirstID + i)
-	if e.plan != nil && e.cfg.PlanSlots > 1 {
-		id = uint64(e.cfg.PlanSlot) + uint64(i)*uint64(e.cfg.PlanSlots)
-	}
+	id := uint64(e.cfg.Partition.ID(i))
 	return &conn{e: e, id: uint32(id), slot: true, rnd: id*0x9E3779B97F4A7C15 | 1, bk: e.unknown}
 }
 
@@ -318,7 +315,7 @@ func (c *conn) established() {
 		return
 	}
 	if e.period > 0 {
-		e.senders[int(c.id)%len(e.senders)].add(c, e.firstSlot(c.id))
+		e.senders[e.local(c.id)%len(e.senders)].add(c, e.firstSlot(c.id))
 	}
 }
 

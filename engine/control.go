@@ -25,7 +25,7 @@ import (
 //
 // Connections are numbered in dial order; the number picks the flow
 // (Plan.FlowIndex) and the CSV row (Plan.Data.Row). A run spread over
-// processes (Config.PlanSlots) gives each its share of every level and
+// processes (Config.Partition) gives each its share of every level and
 // arrival count (share) and interleaves their numbers, so that together
 // they open the connections one process would, with the same numbers.
 // When new connections fail and none succeed, refilling a level backs off
@@ -236,36 +236,15 @@ func (e *Engine) compact() {
 	e.conns = keep
 }
 
-// share is this process's part of n connections wanted in all: n itself,
-// or slot PlanSlot's share of PlanSlots (Config.PlanSlot). The shares of
-// all slots add up to n for every n, and slot k's j-th connection (numbered
-// k + j*slots) exists exactly when one process would have opened its
+// share is this process's part of n connections wanted in all: its
+// partition's share (Config.Partition). The shares of all processes add up
+// to n for every n, and this process's j-th connection (numbered
+// Partition.ID(j)) exists exactly when one process would have opened its
 // connection of that number.
-func (e *Engine) share(n int64) int64 {
-	return PlanShare(n, e.cfg.PlanSlot, e.cfg.PlanSlots)
-}
-
-// PlanShare is slot's share of n over slots (see Config.PlanSlot): the
-// count of the numbers below n that are slot modulo slots. slots <= 1 is
-// the whole of n.
-func PlanShare(n int64, slot, slots int) int64 {
-	if slots <= 1 || n <= 0 {
-		return max(n, 0)
-	}
-	q, r := n/int64(slots), n%int64(slots)
-	if int64(slot) < r {
-		q++
-	}
-	return q
-}
+func (e *Engine) share(n int64) int64 { return e.cfg.Partition.Share(n) }
 
 // local is connection id's number within this process, which spreads
-// connections over senders and source addresses: the id itself, or for a
-// plan slot its index j (id = PlanSlot + j*PlanSlots), so that a slot's
-// connections do not all land on one sender.
-func (e *Engine) local(id uint32) int {
-	if s := e.cfg.PlanSlots; e.plan != nil && s > 1 {
-		return int(id) / s
-	}
-	return int(id)
-}
+// connections over senders, dialers and source addresses: its index in the
+// process's partition, so that a slot's connections do not all land on one
+// sender.
+func (e *Engine) local(id uint32) int { return e.cfg.Partition.Index(int64(id)) }

@@ -6,7 +6,7 @@
 //
 // The parent starts N copies of its own executable with `--worker i/N`
 // appended to the run's flags; each worker takes its share of the load
-// (Share, ShareRate, Sources, Target), streams one line per second on its
+// (partition.Partition, Sources, Target), streams one line per second on its
 // stdout through a Reporter, and ends with a Done line carrying its own
 // totals. The parent side is Run:
 //
@@ -76,8 +76,15 @@ type Options struct {
 	Stderr io.Writer
 	// Hold is how long a second waits for a worker that has not reported it
 	// yet; Grace is how long workers get between SIGINT and SIGKILL once ctx
-	// is done; Period is the workers' interval. Zero values are the defaults.
+	// is done or End has passed; Period is the workers' interval. Zero values
+	// are the defaults.
 	Hold, Grace, Period time.Duration
+	// End, when set, is the latest time the workers' run can be over
+	// (start, duration, the drain and close bounds, a margin). A worker still
+	// running then is wedged (stopped, or stuck): it is sent SIGINT, and
+	// SIGKILL Grace later, and reported, with its data up to then kept. Zero:
+	// no deadline but ctx.
+	End time.Time
 }
 
 // Worker is what Run knows about one worker process.
@@ -101,6 +108,10 @@ type Worker struct {
 	// Resource use from the worker's rusage, once it has ended.
 	CPUUserS, CPUSysS float64
 	MaxRSSBytes       int64
+	// Overran is set when the worker was still running at Options.End and
+	// was stopped by a signal.
+	Overran bool
+	ended   bool // its exit event reached Run's loop
 }
 
 // Name is "worker i/N (pid P)".
@@ -119,6 +130,8 @@ type Report struct {
 	// sent SIGINT, and a worker that stopped cleanly with a non-zero exit
 	// code is then not worth a warning.
 	Interrupted bool
+	// overrun is how long after Options.End the wedged workers were stopped.
+	overrun time.Duration
 }
 
 // Warnings says, for a human, which workers died or failed and what of
@@ -128,6 +141,13 @@ func (r *Report) Warnings() []string {
 	for _, w := range r.Workers {
 		var msg string
 		switch {
+		case w.Overran:
+			kept := "it sent no data"
+			if w.Intervals > 0 {
+				kept = fmt.Sprintf("its data up to %s (%d intervals) is kept", w.LastEnd.UTC().Format("15:04:05"), w.Intervals)
+			}
+			msg = fmt.Sprintf("%s was still running %s after the run should have ended (stopped or stuck) and was stopped (%s): %s",
+				w.Name(), r.overrun.Round(time.Second), w.Exit, kept)
 		case w.Died():
 			kept := "it sent no data"
 			if w.Intervals > 0 {
@@ -287,7 +307,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	timer.Stop()
 	defer timer.Stop()
 	ctxDone := ctx.Done()
-	var killC <-chan time.Time
+	var killC, endC <-chan time.Time
+	if !o.End.IsZero() {
+		endT := time.NewTimer(time.Until(o.End))
+		defer endT.Stop()
+		endC = endT.C
+	}
 	running := o.Procs
 	for running > 0 {
 		var timerC <-chan time.Time
@@ -308,14 +333,26 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				w.Done = ev.done
 			case ev.exit:
 				running--
+				w.ended = true
 				al.exit(ev.w, now)
 			}
 		case <-timerC:
 			al.flush(time.Now())
 		case <-ctxDone:
-			ctxDone = nil
+			ctxDone, endC = nil, nil
 			rep.Interrupted = true
 			signalAll(cmds, os.Interrupt)
+			killC = time.After(o.Grace)
+		case <-endC:
+			// The run is over by every bound: whoever is still running is wedged.
+			endC, ctxDone = nil, nil
+			rep.overrun = o.Grace
+			for i, c := range cmds {
+				if w := rep.Workers[i]; !w.ended {
+					w.Overran = true
+					_ = c.Process.Signal(os.Interrupt)
+				}
+			}
 			killC = time.After(o.Grace)
 		case <-killC:
 			killC = nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/internal/nbiolog"
+	"github.com/wsload/wsload/partition"
 	"github.com/wsload/wsload/server"
 	"github.com/wsload/wsload/stats"
 )
@@ -116,7 +117,8 @@ func startServer(t *testing.T) *target {
 // workerMain is a minimal `wsload run --worker i/N`: args are URL,
 // connections, rate per connection, duration, die-after (a worker index that
 // SIGKILLs itself 0.3 s after the first interval by which all its connections
-// are established and it has sent a message, 0 for none), then "--worker", "i/N".
+// are established and it has sent a message, 0 for none; negative: worker
+// -die-after SIGSTOPs itself instead, a wedged worker), then "--worker", "i/N".
 func workerMain(args []string) int {
 	logging.SetLevel(logging.LevelNone)
 	if len(args) != 7 || args[5] != "--worker" {
@@ -132,13 +134,18 @@ func workerMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "worker: %v\n", err)
 		return 2
 	}
-	first, count := Share(0, total, seg.Index, seg.Count)
+	part := partition.Partition{Slot: seg.Index - 1, Slots: seg.Count}
+	count := int(part.Share(int64(total)))
 	rep := NewReporter(os.Stdout)
 	var die sync.Once
 	var established, sent int64 // so far, for the dying worker
 	cfg := engine.Config{
-		URL: args[0], Connections: count, FirstID: first, TotalConnections: total,
+		URL: args[0], Connections: count, Partition: part, TotalConnections: total,
 		Rate: rate, Duration: dur, Pollers: 1, HandshakeTimeout: time.Minute,
+	}
+	sig := syscall.SIGKILL
+	if dieIdx < 0 {
+		dieIdx, sig = -dieIdx, syscall.SIGSTOP
 	}
 	sink := func(iv *stats.Interval) {
 		_ = rep.Interval(iv)
@@ -154,8 +161,8 @@ func workerMain(args []string) int {
 		}
 		die.Do(func() {
 			time.AfterFunc(300*time.Millisecond, func() {
-				fmt.Fprintln(os.Stderr, "about to be killed")
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				fmt.Fprintln(os.Stderr, "about to be "+map[syscall.Signal]string{syscall.SIGKILL: "killed", syscall.SIGSTOP: "stopped"}[sig])
+				_ = syscall.Kill(os.Getpid(), sig)
 			})
 		})
 	}
@@ -461,5 +468,50 @@ func TestStreamDropsPartialLastLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A worker that stops responding (SIGSTOP: it neither exits nor writes) is stopped once the run
+// is over by every bound (Options.End), SIGKILLed Grace later, and reported; Run returns, and
+// the data that worker streamed until it stopped is kept.
+func TestWedgedWorkerIsStoppedAtTheEnd(t *testing.T) {
+	srv := startServer(t)
+	t.Setenv(workerEnv, "1")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatalf("os.Executable: %v", err)
+	}
+	var c collector
+	var stderr syncBuffer
+	// The workers run 2 s; worker 2 stops itself once all its connections are up and it has
+	// sent. The end bound is generous for a loaded machine; without it Run never returns.
+	const bound = 40 * time.Second
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{Procs: 2, Exe: exe, Args: []string{srv.url, "10", "20", "2s", "-2"},
+		OnInterval: c.add, Stderr: &stderr, Grace: 2 * time.Second, End: start.Add(bound)})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Run returned only when the test's own deadline cancelled it; stderr:\n%s", stderr.String())
+	}
+	if took := time.Since(start); took < bound {
+		t.Fatalf("Run returned after %v, before the end bound %v: it did not wait for the stopped worker", took, bound)
+	}
+	w1, w2 := rep.Workers[0], rep.Workers[1]
+	if w1.Overran || w1.Died() || w1.ExitCode != 0 {
+		t.Fatalf("worker 1 ran normally, got overran %v, exit %q; stderr:\n%s", w1.Overran, w1.Exit, stderr.String())
+	}
+	if !w2.Overran || w2.Intervals == 0 || w2.ExitCode != -1 {
+		t.Fatalf("worker 2: overran %v, %d intervals, exit %q; want overran, some intervals kept, killed by a signal", w2.Overran, w2.Intervals, w2.Exit)
+	}
+	warnings := rep.Warnings()
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "worker 2/2") || !strings.Contains(warnings[0], "after the run should have ended") || !strings.Contains(warnings[0], "is kept") {
+		t.Fatalf("warnings %q", warnings)
+	}
+	if c.total == nil || c.total.Established < 10 {
+		t.Fatalf("merged data lost: %+v", c.total)
 	}
 }

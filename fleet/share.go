@@ -12,37 +12,6 @@ import (
 // only add scheduling noise, and AutoProcs searches no further.
 const MaxProcs = 256
 
-// Share returns the i-th (counting from 1) of n equal shares of the ids
-// first … first+count-1: the shares are contiguous, in order, cover the range
-// exactly, and differ in size by at most one (the first count%n shares get
-// the extra one). It panics unless 1 <= i <= n and count >= 0: callers
-// validate i/n when they parse it (stats.ParseSegment).
-func Share(first, count, i, n int) (shareFirst, shareCount int) {
-	if n < 1 || i < 1 || i > n || count < 0 {
-		panic(fmt.Sprintf("fleet: share %d/%d of %d", i, n, count))
-	}
-	q, r := count/n, count%n
-	k := i - 1
-	return first + k*q + min(k, r), q + boolInt(k < r)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// ShareRate returns worker i of n's part of a total rate in proportion to
-// its share of count connections, so the parts add up to total.
-func ShareRate(total float64, count, i, n int) float64 {
-	if count == 0 || total == 0 {
-		return 0
-	}
-	_, c := Share(0, count, i, n)
-	return total * float64(c) / float64(count)
-}
-
 // Sources returns the local addresses worker i of n dials from. With at
 // least n addresses every worker gets a disjoint subset (addresses i, i+n,
 // i+2n, … counting from 1), so no two workers compete for the ephemeral

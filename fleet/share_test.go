@@ -9,63 +9,6 @@ import (
 	"github.com/wsload/wsload/engine/hostlimits"
 )
 
-func TestShareCoversTheRangeExactly(t *testing.T) {
-	for _, total := range []int{0, 1, 2, 7, 100, 50000, 99991} {
-		for n := 1; n <= 17; n++ {
-			next, lo, hi := 1000, total, 0
-			for i := 1; i <= n; i++ {
-				first, count := Share(1000, total, i, n)
-				if first != next {
-					t.Fatalf("Share(1000, %d, %d, %d) starts at %d, want %d (contiguous)", total, i, n, first, next)
-				}
-				next = first + count
-				lo, hi = min(lo, count), max(hi, count)
-			}
-			if next != 1000+total {
-				t.Fatalf("shares of %d over %d end at %d, want %d", total, n, next, 1000+total)
-			}
-			if hi-lo > 1 {
-				t.Fatalf("shares of %d over %d range from %d to %d: want equal within 1", total, n, lo, hi)
-			}
-		}
-	}
-}
-
-func TestShareTable(t *testing.T) {
-	for _, tc := range []struct {
-		first, count, i, n   int
-		wantFirst, wantCount int
-	}{
-		{0, 10, 1, 3, 0, 4},
-		{0, 10, 2, 3, 4, 3},
-		{0, 10, 3, 3, 7, 3},
-		{0, 50000, 4, 4, 37500, 12500},
-		{12500, 12500, 2, 3, 16667, 4167}, // worker 2/3 of segment 2/4 of 50,000
-		{0, 2, 3, 3, 2, 0},                // more shares than connections: an empty share
-	} {
-		f, c := Share(tc.first, tc.count, tc.i, tc.n)
-		if f != tc.wantFirst || c != tc.wantCount {
-			t.Fatalf("Share(%d, %d, %d, %d) = %d, %d; want %d, %d", tc.first, tc.count, tc.i, tc.n, f, c, tc.wantFirst, tc.wantCount)
-		}
-	}
-}
-
-func TestShareRateAddsUp(t *testing.T) {
-	for _, tc := range []struct {
-		rate  float64
-		count int
-		n     int
-	}{{1000, 10, 3}, {2000, 50000, 4}, {1, 7, 7}, {0, 10, 2}} {
-		var sum float64
-		for i := 1; i <= tc.n; i++ {
-			sum += ShareRate(tc.rate, tc.count, i, tc.n)
-		}
-		if d := sum - tc.rate; d > 1e-9 || d < -1e-9 {
-			t.Fatalf("ShareRate parts of %v over %d workers add up to %v", tc.rate, tc.n, sum)
-		}
-	}
-}
-
 func TestSources(t *testing.T) {
 	ips := func(s ...string) []netip.Addr {
 		var out []netip.Addr

@@ -25,6 +25,7 @@ import (
 	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/engine/hostlimits"
 	"github.com/wsload/wsload/fleet"
+	"github.com/wsload/wsload/partition"
 	"github.com/wsload/wsload/stats"
 )
 
@@ -104,37 +105,28 @@ func parseProcs(s string) (n int, auto bool, err error) {
 	return n, false, nil
 }
 
-// applySegment narrows cfg to the Index-th of Count equal shares of its
-// connections and connect rate; the connection ids keep counting within the
-// whole load (FirstID, TotalConnections), so the send grid of the segments
-// together is the grid of one run.
+// applySegment narrows cfg to segment seg of its run (--segment 2/4): partition slot
+// seg.Index-1 of seg.Count, echo and scenario runs alike.
 func applySegment(cfg *engine.Config, seg stats.Segment) error {
 	if seg.IsZero() {
 		return nil
 	}
-	if cfg.Plan != nil {
-		return applyPlanSegment(cfg, seg)
+	whole := cfg.Connections
+	applyPartition(cfg, partition.Partition{Slot: seg.Index - 1, Slots: seg.Count})
+	if cfg.Connections == 0 {
+		if cfg.Plan != nil {
+			return fmt.Errorf("--segment %s: the scenario's peak of %d connections leaves segment %d empty; give -c %d or more, or fewer segments", seg, whole, seg.Index, seg.Count)
+		}
+		return fmt.Errorf("--segment %s: -c %d connections leave segment %d empty; give at least %d connections", seg, whole, seg.Index, seg.Count)
 	}
-	total := cfg.Connections
-	first, count := fleet.Share(0, total, seg.Index, seg.Count)
-	if count == 0 {
-		return fmt.Errorf("--segment %s: -c %d connections leave segment %d empty; give at least %d connections", seg, total, seg.Index, seg.Count)
-	}
-	cfg.ConnectRate = fleet.ShareRate(cfg.ConnectRate, total, seg.Index, seg.Count)
-	cfg.FirstID, cfg.Connections, cfg.TotalConnections = first, count, total
 	return nil
 }
 
-// applyWorker narrows cfg (already narrowed to its segment) to worker i of
-// n: its share of the connections and connect rate, of the handshakes in
-// flight, its source addresses, and its target.
+// applyWorker narrows cfg (already narrowed to its segment) to worker i (from 1) of n: the
+// i-th of n sub-slots of its partition, a share of the handshakes in flight, its source
+// addresses, and its target.
 func applyWorker(cfg *engine.Config, targets []string, i, n int) {
-	if cfg.TotalConnections == 0 {
-		cfg.TotalConnections = cfg.FirstID + cfg.Connections
-	}
-	first, count := fleet.Share(cfg.FirstID, cfg.Connections, i, n)
-	cfg.ConnectRate = fleet.ShareRate(cfg.ConnectRate, cfg.Connections, i, n)
-	cfg.FirstID, cfg.Connections = first, count
+	applyPartition(cfg, cfg.Partition.Split(i-1, n))
 	hc := cfg.HandshakeConcurrency
 	if hc <= 0 {
 		hc = engine.DefaultHandshakeConcurrency
@@ -144,35 +136,19 @@ func applyWorker(cfg *engine.Config, targets []string, i, n int) {
 	cfg.URL = fleet.Target(targets, i, n)
 }
 
-// applyPlanSegment narrows a scenario run to plan slot Index-1 of Count
-// (engine.Config.PlanSlot): its share of every connections phase and of
-// every arrivals count, its connections numbered as the whole run would.
-// Connections, the pre-flight's peak, becomes the slot's share of the peak.
-func applyPlanSegment(cfg *engine.Config, seg stats.Segment) error {
-	peak := cfg.Connections
-	cfg.PlanSlot, cfg.PlanSlots = seg.Index-1, seg.Count
-	share := int(engine.PlanShare(int64(peak), cfg.PlanSlot, cfg.PlanSlots))
-	if share == 0 {
-		return fmt.Errorf("--segment %s: the scenario's peak of %d connections leaves segment %d empty; give -c %d or more, or fewer segments", seg, peak, seg.Index, seg.Count)
+// applyPartition narrows cfg, which describes a whole run or a part of it (Connections of
+// TotalConnections), to p: p's share of the whole run's connections (a scenario's: of its peak
+// and of every phase), numbered as the whole run numbers them, and the same part of the connect
+// rate.
+func applyPartition(cfg *engine.Config, p partition.Partition) {
+	if cfg.TotalConnections == 0 {
+		cfg.TotalConnections = cfg.Connections
 	}
-	cfg.Connections = share
-	return nil
-}
-
-// applyPlanWorker narrows a scenario run (already narrowed to its segment)
-// to worker i of n: plan slot s of a segment of slots splits into slot
-// s + (i-1)*slots of slots*n, which keeps the shares and numbers exact
-// (engine.PlanShare of a PlanShare is a PlanShare). peak is the whole run's.
-func applyPlanWorker(cfg *engine.Config, peak, i, n int) {
-	slot, slots := cfg.PlanSlot, max(cfg.PlanSlots, 1)
-	cfg.PlanSlot, cfg.PlanSlots = slot+(i-1)*slots, slots*n
-	cfg.Connections = int(engine.PlanShare(int64(peak), cfg.PlanSlot, cfg.PlanSlots))
-	hc := cfg.HandshakeConcurrency
-	if hc <= 0 {
-		hc = engine.DefaultHandshakeConcurrency
+	share := int(p.Share(int64(cfg.TotalConnections)))
+	if cfg.Connections > 0 {
+		cfg.ConnectRate = cfg.ConnectRate * float64(share) / float64(cfg.Connections)
 	}
-	cfg.HandshakeConcurrency = max(1, (hc+n-1)/n)
-	cfg.SourceIPs = fleet.Sources(cfg.SourceIPs, i, n)
+	cfg.Partition, cfg.Connections = p, share
 }
 
 // spread handles --segment, --start-at, --procs and --worker after the
@@ -232,11 +208,7 @@ func runWorker(o *runOptions, targets []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsload run: --worker needs the target URL")
 		return exitUsage
 	}
-	if o.cfg.Plan != nil {
-		applyPlanWorker(&o.cfg, o.planPeak, w.Index, w.Count)
-	} else {
-		applyWorker(&o.cfg, targets, w.Index, w.Count)
-	}
+	applyWorker(&o.cfg, targets, w.Index, w.Count)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	nbioLog(o.verbose) // stderr only: stdout is the interval stream
@@ -276,6 +248,18 @@ func runWorker(o *runOptions, targets []string, stdout, stderr io.Writer) int {
 		return exitInterrupted
 	}
 	return exitOK
+}
+
+// wedgeMargin is how long past every bound of its run (runBound) a --procs worker may still be
+// running before the parent calls it wedged, stops it and reports it: generous, since a worker
+// on a busy host tears down slowly, and still finite, since a stopped or stuck worker would keep
+// the parent waiting forever. Tests lower it.
+var wedgeMargin = 30 * time.Second
+
+// runBound is the longest a worker's run of cfg (resolved) can take from its start: the
+// duration, the drain (the reply timeout), the close handshakes, and wedgeMargin.
+func runBound(cfg engine.Config) time.Duration {
+	return cfg.Duration + cfg.ReplyTimeout + cfg.CloseTimeout + wedgeMargin
 }
 
 // runProcs runs the load over worker processes and reports it as one run.
@@ -345,12 +329,21 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 		}
 		defer hlog.Close()
 	}
+	// The config as the workers resolve it: defaults filled in. It bounds the run (a wedged
+	// worker is stopped after that) and is the result's config block, the same one a single
+	// process records.
+	cfg := o.cfg
+	cfg.URL = targets[0]
+	if rc, err := cfg.Resolved(); err == nil {
+		cfg = rc
+	}
 	var mu sync.Mutex // fleet calls OnInterval from one goroutine; mu documents agg's owner
 	rep, err := fleet.Run(ctx, fleet.Options{
 		Procs: procs,
 		Exe:   exe,
 		Args:  wargs,
 		Start: start,
+		End:   start.Add(runBound(cfg)),
 		OnInterval: func(iv *stats.Interval) {
 			mu.Lock()
 			agg.Add(iv)
@@ -369,13 +362,6 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 	user, sys, rss := rep.Usage()
 	gen := stats.Generator{CPUUserS: user, CPUSysS: sys, MaxRSSBytes: rss, GOMAXPROCS: runtime.GOMAXPROCS(0), PID: os.Getpid()}
 	gen.Host, _ = os.Hostname()
-	// The config block describes the whole run as the workers resolved it
-	// (defaults filled in, e.g. pollers), not the flags as typed.
-	cfg := o.cfg
-	cfg.URL = targets[0]
-	if rc, err := cfg.Resolved(); err == nil {
-		cfg = rc
-	}
 	mu.Lock()
 	res := agg.Result(stats.Header{Version: Version, Target: strings.Join(targets, ","), Start: start, Config: cfg.Stats(), Generator: gen})
 	mu.Unlock()

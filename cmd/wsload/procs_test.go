@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/internal/nbiolog"
 	"github.com/wsload/wsload/internal/testenv"
+	"github.com/wsload/wsload/partition"
+	"github.com/wsload/wsload/scenario"
 	"github.com/wsload/wsload/stats"
 )
 
@@ -86,47 +89,61 @@ func TestParseProcs(t *testing.T) {
 	}
 }
 
-// Segments, and workers within a segment, take shares that add up to the
-// whole load, with ids that tile the whole run, for every n.
+// Segments, and workers within a segment, take shares of an echo run or a scenario that add up
+// to the whole load, with connection numbers that tile the whole run exactly once, for every n:
+// the one partition (package partition) does both.
 func TestSegmentAndWorkerShares(t *testing.T) {
-	for _, total := range []int{1, 9, 50000, 100003} {
-		for n := 1; n <= 9 && n <= total; n++ {
-			next, conns := 0, 0
-			rate := 0.0
-			for i := 1; i <= n; i++ {
-				cfg := engine.Config{Connections: total, ConnectRate: 1000}
-				if err := applySegment(&cfg, stats.Segment{Index: i, Count: n}); err != nil {
-					t.Fatalf("segment %d/%d of %d: %v", i, n, total, err)
-				}
-				if cfg.FirstID != next || cfg.TotalConnections != total {
-					t.Fatalf("segment %d/%d of %d: ids from %d of %d, want from %d of %d", i, n, total, cfg.FirstID, cfg.TotalConnections, next, total)
-				}
-				next += cfg.Connections
-				conns += cfg.Connections
-				rate += cfg.ConnectRate
-				// Three workers inside the segment tile it the same way.
-				wnext, wrate := cfg.FirstID, 0.0
-				for w := 1; w <= 3; w++ {
-					wc := cfg
-					applyWorker(&wc, []string{"ws://a/"}, w, 3)
-					if wc.FirstID != wnext || wc.TotalConnections != total {
-						t.Fatalf("worker %d/3 of segment %d/%d: ids from %d of %d, want from %d of %d", w, i, n, wc.FirstID, wc.TotalConnections, wnext, total)
+	for _, plan := range []*scenario.Plan{nil, {}} {
+		for _, total := range []int{1, 9, 13, 1000, 100003} {
+			for n := 1; n <= 9 && n <= total; n++ {
+				seen := make([]bool, total)
+				conns, rate := 0, 0.0
+				for i := 1; i <= n; i++ {
+					cfg := engine.Config{Connections: total, ConnectRate: 1000, Plan: plan}
+					if err := applySegment(&cfg, stats.Segment{Index: i, Count: n}); err != nil {
+						t.Fatalf("segment %d/%d of %d: %v", i, n, total, err)
 					}
-					wnext += wc.Connections
-					wrate += wc.ConnectRate
+					if cfg.TotalConnections != total || (n > 1 && cfg.Partition != partition.Partition{Slot: i - 1, Slots: n}) {
+						t.Fatalf("segment %d/%d of %d: partition %v of %d", i, n, total, cfg.Partition, cfg.TotalConnections)
+					}
+					// Three workers inside the segment tile it the same way.
+					wconns, wrate := 0, 0.0
+					for w := 1; w <= 3; w++ {
+						wc := cfg
+						applyWorker(&wc, []string{"ws://a/"}, w, 3)
+						if wc.TotalConnections != total || wc.Partition.Count() != 3*n {
+							t.Fatalf("worker %d/3 of segment %d/%d: partition %v of %d", w, i, n, wc.Partition, wc.TotalConnections)
+						}
+						for j := range wc.Connections {
+							id := wc.Partition.ID(j)
+							if id >= int64(total) || seen[id] {
+								t.Fatalf("worker %d/3 of segment %d/%d owns connection %d twice or beyond %d", w, i, n, id, total)
+							}
+							seen[id] = true
+						}
+						wconns += wc.Connections
+						wrate += wc.ConnectRate
+					}
+					if wconns != cfg.Connections || !near(wrate, cfg.ConnectRate) {
+						t.Fatalf("workers of segment %d/%d hold %d at %v/s, want %d at %v/s", i, n, wconns, wrate, cfg.Connections, cfg.ConnectRate)
+					}
+					conns += cfg.Connections
+					rate += cfg.ConnectRate
 				}
-				if wnext != cfg.FirstID+cfg.Connections || !near(wrate, cfg.ConnectRate) {
-					t.Fatalf("workers of segment %d/%d cover up to %d at %v/s, want %d at %v/s", i, n, wnext, wrate, cfg.FirstID+cfg.Connections, cfg.ConnectRate)
+				if conns != total || !near(rate, 1000) || slices.Contains(seen, false) {
+					t.Fatalf("%d segments of %d connections at 1000/s add up to %d at %v/s (every number owned: %v)", n, total, conns, rate, !slices.Contains(seen, false))
 				}
-			}
-			if conns != total || !near(rate, 1000) {
-				t.Fatalf("%d segments of %d connections at 1000/s add up to %d at %v/s", n, total, conns, rate)
 			}
 		}
 	}
 	cfg := engine.Config{Connections: 2}
 	if err := applySegment(&cfg, stats.Segment{Index: 3, Count: 3}); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Fatalf("segment 3/3 of 2 connections: %v, want an error", err)
+	}
+	// A scenario's empty segment is refused with the numbers.
+	cfg = engine.Config{Connections: 2, Plan: &scenario.Plan{}}
+	if err := applySegment(&cfg, stats.Segment{Index: 3, Count: 3}); err == nil || !strings.Contains(err.Error(), "peak of 2 connections leaves segment 3 empty") {
+		t.Fatalf("applySegment of an empty scenario segment: %v", err)
 	}
 }
 

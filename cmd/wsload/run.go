@@ -60,11 +60,8 @@ type runOptions struct {
 
 	target string // --target: replaces a scenario's target (runscenario.go)
 
-	// A scenario run (runscenario.go): what produced it, for the result, and
-	// the whole run's peak connections, which a --procs worker takes its
-	// share of.
+	// A scenario run (runscenario.go): what produced it, for the result.
 	scenario *stats.Scenario
-	planPeak int
 }
 
 // outputs lists the files a run writes, by flag, for checkOutputs.

@@ -105,7 +105,6 @@ func runScenario(o *runOptions, fs *pflag.FlagSet, file string, args []string, s
 	c.Connections = max(plan.Estimate().PeakConnections, 1)
 	c.Duration = plan.Duration()
 	c.Rate, c.Size, c.ConnectRate = 0, 0, 0
-	o.planPeak = c.Connections
 	if o.scenario, err = scenarioRecord(file, plan); err != nil {
 		fmt.Fprintf(stderr, "wsload run: %v\n", err)
 		return exitUsage

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/scenario"
 	"github.com/wsload/wsload/stats"
 )
@@ -113,65 +112,5 @@ func TestRunScenarioProcs(t *testing.T) {
 		if !strings.Contains(stdout.String(), w) {
 			t.Fatalf("summary lacks %q:\n%s", w, stdout.String())
 		}
-	}
-}
-
-// Segments and workers of a scenario: every level splits into shares that
-// add up to it, and the numbers the shares own are exactly 0 … n-1.
-func TestPlanSegmentAndWorkerShares(t *testing.T) {
-	for _, tc := range []struct {
-		peak, segs, workers int
-	}{
-		{7, 1, 2}, {7, 2, 1}, {10, 2, 2}, {5, 1, 3}, {100, 3, 4}, {13, 4, 3},
-	} {
-		t.Run(fmt.Sprintf("peak %d over %d segments of %d workers", tc.peak, tc.segs, tc.workers), func(t *testing.T) {
-			var cfgs []engine.Config
-			for s := 1; s <= tc.segs; s++ {
-				seg := engine.Config{Connections: tc.peak, Plan: &scenario.Plan{}}
-				if tc.segs > 1 {
-					if err := applySegment(&seg, stats.Segment{Index: s, Count: tc.segs}); err != nil {
-						t.Fatalf("segment %d/%d: %v", s, tc.segs, err)
-					}
-				}
-				for w := 1; w <= tc.workers; w++ {
-					c := seg
-					applyPlanWorker(&c, tc.peak, w, tc.workers)
-					cfgs = append(cfgs, c)
-				}
-			}
-			peakSum := 0
-			for _, c := range cfgs {
-				if c.PlanSlots != tc.segs*tc.workers {
-					t.Fatalf("slot %d of %d, want %d slots", c.PlanSlot, c.PlanSlots, tc.segs*tc.workers)
-				}
-				peakSum += c.Connections
-			}
-			if peakSum != tc.peak {
-				t.Fatalf("peak shares add up to %d, want %d", peakSum, tc.peak)
-			}
-			// At every level the shares add up, and own the numbers 0 … n-1.
-			for n := int64(0); n <= int64(tc.peak)+3; n++ {
-				owned := map[int64]bool{}
-				for _, c := range cfgs {
-					share := engine.PlanShare(n, c.PlanSlot, c.PlanSlots)
-					for j := range share {
-						id := int64(c.PlanSlot) + j*int64(c.PlanSlots)
-						if id >= n || owned[id] {
-							t.Fatalf("level %d: slot %d/%d owns id %d twice or beyond the level", n, c.PlanSlot, c.PlanSlots, id)
-						}
-						owned[id] = true
-					}
-				}
-				if int64(len(owned)) != n {
-					t.Fatalf("level %d: the shares own %d ids", n, len(owned))
-				}
-			}
-		})
-	}
-	// A segment that would hold nothing is refused with the numbers.
-	c := engine.Config{Connections: 2, Plan: &scenario.Plan{}}
-	err := applySegment(&c, stats.Segment{Index: 3, Count: 3})
-	if err == nil || !strings.Contains(err.Error(), "peak of 2 connections leaves segment 3 empty") {
-		t.Fatalf("applySegment of an empty segment: %v", err)
 	}
 }
