@@ -31,6 +31,7 @@ const (
 	DefaultHandshakeConcurrency = 256
 	DefaultCloseTimeout         = 2 * time.Second
 	DefaultInterval             = time.Second
+	DefaultMaxWriteBuffer       = 1 << 20
 )
 
 // Config is everything one load-generating process needs. New validates it
@@ -81,6 +82,14 @@ type Config struct {
 	HandshakeTimeout time.Duration // TCP connect + TLS + upgrade
 	ReplyTimeout     time.Duration // after this a message without reply counts as timed out
 	CloseTimeout     time.Duration // how long to wait for close handshakes at the end
+
+	// MaxWriteBuffer bounds the bytes one connection holds waiting to be
+	// written, beyond what the kernel's socket buffer takes (a server that
+	// stops reading, or reads slower than the run sends). Past it the
+	// connection is closed and counted as "backpressure": memory stays flat
+	// and the fault is named. Default DefaultMaxWriteBuffer; at least one
+	// message frame.
+	MaxWriteBuffer int
 
 	SourceIPs []netip.Addr // local addresses to spread connections over (round robin)
 	Pollers   int          // nbio event loops; default GOMAXPROCS
@@ -184,11 +193,18 @@ func (c *Config) validate() (*url.URL, error) {
 	setDefault(&c.CloseTimeout, DefaultCloseTimeout)
 	setDefault(&c.Interval, DefaultInterval)
 	setDefault(&c.Pollers, runtime.GOMAXPROCS(0))
+	if c.MaxWriteBuffer < 0 {
+		return nil, fmt.Errorf("engine: the write buffer bound must not be negative, got %d", c.MaxWriteBuffer)
+	}
+	setDefault(&c.MaxWriteBuffer, DefaultMaxWriteBuffer)
 	if c.Size == 0 {
 		c.Size = DefaultSize
 	}
 	if err := (scenario.Echo{Size: c.Size, Binary: c.Binary}).Validate(); err != nil {
 		return nil, fmt.Errorf("engine: %v (use --size %d or more)", err, (scenario.Echo{Binary: c.Binary}).HeaderSize())
+	}
+	if frame := c.Size + wsproto.MaxHeaderSize; c.Plan == nil && c.Rate > 0 && c.MaxWriteBuffer < frame {
+		return nil, fmt.Errorf("engine: a write buffer of %d bytes cannot hold one %d-byte message frame (give --max-write-buffer %d or more)", c.MaxWriteBuffer, frame, frame)
 	}
 	if c.HandshakeTimeout < 0 || c.ReplyTimeout < 0 || c.CloseTimeout < 0 {
 		return nil, errors.New("engine: timeouts must not be negative")
@@ -309,5 +325,6 @@ func (c Config) Stats() stats.Config {
 		HandshakeConcurrency: c.HandshakeConcurrency,
 		Compression:          c.Compression,
 		Origin:               c.Origin,
+		MaxWriteBuffer:       c.MaxWriteBuffer,
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -481,8 +482,12 @@ func (c *conn) onClosed(nbc *nbio.Conn, err error) {
 		// No close frame: abnormal closure (1006), unless we are tearing down.
 		if !c.e.stopping.Load() {
 			reason := "closed_abnormally"
-			if errors.Is(err, syscall.ECONNRESET) {
+			switch {
+			case errors.Is(err, syscall.ECONNRESET):
 				reason = "reset"
+			case errors.Is(err, nbio.ErrOverflow):
+				reason = "backpressure"
+				err = fmt.Errorf("the server stopped reading, or read slower than the run sent: more than %d bytes waited to be written on one connection (--max-write-buffer), so it was closed", c.e.cfg.MaxWriteBuffer)
 			}
 			c.recError(reason)
 			if err != nil && !errors.Is(err, net.ErrClosed) {

@@ -252,6 +252,11 @@ func (e *Engine) Run(ctx context.Context, sinks ...func(iv *stats.Interval)) (*s
 		// One read buffer per poller, not per connection: idle connections cost
 		// no buffer memory.
 		ReadBufferSize: 64 << 10,
+		// Bytes a connection may hold waiting to be written beyond what the
+		// kernel's socket buffer takes: a server that stops reading makes
+		// nbio close the connection (ErrOverflow, counted as backpressure)
+		// instead of growing wsload's memory without bound.
+		MaxWriteBufferSize: e.cfg.MaxWriteBuffer,
 	})
 	e.nb.OnData(e.onData)
 	e.nb.OnClose(e.onClose)

@@ -96,6 +96,9 @@ type Config struct {
 	HandshakeConcurrency int    `json:"handshake_concurrency,omitempty"`
 	Compression          bool   `json:"compression,omitempty"`
 	Origin               string `json:"origin,omitempty"`
+	// MaxWriteBuffer is the bound on one connection's unsent bytes
+	// (--max-write-buffer); omitted when zero.
+	MaxWriteBuffer int `json:"max_write_buffer,omitempty"`
 }
 
 // Connections sums the run's connection events.

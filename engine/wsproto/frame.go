@@ -69,6 +69,10 @@ const (
 	maskBit = 0x80
 )
 
+// MaxHeaderSize is the longest frame header a client writes: two bytes, an
+// eight-byte extended length and the four-byte masking key.
+const MaxHeaderSize = 14
+
 // AppendFrame appends one masked client frame to dst and returns the extended
 // slice. Clients must mask every frame (RFC 6455 section 5.3); the mask comes
 // from the caller so that tests are deterministic and the engine can use a
