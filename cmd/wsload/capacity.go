@@ -81,12 +81,12 @@ func capacityCmd(args []string, stdout, stderr io.Writer) int {
 	fs := capacityFlags(&o)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload capacity URL --slo OBJECTIVES (--connections RANGE | --rate RANGE) [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: wsload capacity URL --slo OBJECTIVES (--connections RANGE | --rate RANGE) [flags]\n\n"+
 			"Raises the load in steps, holds each, judges it against the SLO, stops at the first\n"+
 			"step that breaks it, refines between the last good and the first bad step, and reports\n"+
 			"the knee: the highest load that met the SLO, with the curve of every step.\n\n%s\nFlags:\n%s", capacityExamples, fs.FlagUsages())
 	}
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	usageErr := func(format string, a ...any) int {

@@ -48,14 +48,10 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	fs := checkFlags(&o)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload check SCENARIO.yaml... [flags]\n\nValidates scenario files (YAML or JSON) and prints the plan each resolves to,\nwith the flags 'wsload run' would apply. Problems are reported as\nfile:line:col: message (hint: …). Exit status 0: valid; 2: invalid.\n\n%s\nFlags:\n%s", checkExamples, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: wsload check SCENARIO.yaml... [flags]\n\nValidates scenario files (YAML or JSON) and prints the plan each resolves to,\nwith the flags 'wsload run' would apply. Problems are reported as\nfile:line:col: message (hint: …). Exit status 0: valid; 2: invalid.\n\n%s\nFlags:\n%s", checkExamples, fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "wsload check: %v\n  hint: wsload check --help lists the flags\n", err)
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintf(stderr, "wsload check: no scenario file given\n  hint: wsload check scripts/scenarios/echo.yaml\n")

@@ -35,9 +35,9 @@ func compareCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SortFlags = false
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload compare FILE FILE... [flags]\n\nLines up the headline figures of two or more JSON results side by side: connections,\nrates, timeouts, errors, RTT and handshake percentiles, send lag and the generator's\nCPU per message, with each run's difference from the first and which run is better.\nDifferences within 2%% (and the histogram's precision) on latency, 1%% on rates and\n2%% on CPU are shown as ≈.\n\n%s\nFlags:\n%s", compareExamples, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: wsload compare FILE FILE... [flags]\n\nLines up the headline figures of two or more JSON results side by side: connections,\nrates, timeouts, errors, RTT and handshake percentiles, send lag and the generator's\nCPU per message, with each run's difference from the first and which run is better.\nDifferences within 2%% (and the histogram's precision) on latency, 1%% on rates and\n2%% on CPU are shown as ≈.\n\n%s\nFlags:\n%s", compareExamples, fs.FlagUsages())
 	}
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	files := fs.Args()

@@ -62,12 +62,27 @@ func main() {
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help":
+		usage(stdout)
+		return exitOK
+	case "help": // wsload help [COMMAND]
+		if len(args) > 1 {
+			if cmd, ok := commands[args[1]]; ok {
+				return cmd.run([]string{"--help"}, stdout, stderr)
+			}
+			fmt.Fprintf(stderr, "wsload help: unknown command %q\n\n", args[1])
+			usage(stderr)
 			return exitUsage
 		}
+		usage(stdout)
 		return exitOK
+	case "-v", "--version":
+		return versionCmd(nil, stdout, stderr)
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -88,12 +103,19 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\nRun 'wsload COMMAND --help' for a command's flags and examples.\n")
+	fmt.Fprintf(w, "\nRun 'wsload COMMAND --help' (or 'wsload help COMMAND') for a command's flags and examples;\n'wsload --version' prints the version.\n")
 }
 
 func versionCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "wsload version: unexpected arguments %s\n", strings.Join(args, " "))
+	fs := pflag.NewFlagSet("version", pflag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: wsload version\n\nPrints wsload's version (also: wsload --version, wsload -v). Results record the same\nversion in their \"version\" field.\n")
+	}
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wsload version: unexpected arguments %s\n", strings.Join(fs.Args(), " "))
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "wsload %s\n", Version)
@@ -137,17 +159,24 @@ func checkOutputs(outs ...output) error {
 	return nil
 }
 
-// parseFlags parses a subcommand's flags. pflag prints nothing itself with
-// ContinueOnError, so a bad flag is reported here, with where to look.
-// ok is false when the command should return code (0 after --help).
-func parseFlags(fs *pflag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
+// parseFlags parses a subcommand's flags: a bad flag is one line on stderr with where to look
+// (exit 2), help asked for goes to stdout (exit 0). ok is false when the command should return
+// code. Every command's Usage writes to fs.Output().
+func parseFlags(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	fs.SetOutput(io.Discard) // pflag shows the usage itself on -h: show it once, below, on stdout
 	err := fs.Parse(args)
+	fs.SetOutput(stderr)
 	switch {
 	case err == nil:
 		return exitOK, true
 	case errors.Is(err, pflag.ErrHelp):
+		// Help that was asked for is the command's output: stdout, exit 0, so that
+		// `wsload run --help | less` shows it.
+		fs.SetOutput(stdout)
+		fs.Usage()
+		fs.SetOutput(stderr)
 		return exitOK, false
 	}
-	fmt.Fprintf(stderr, "wsload %s: %v\nRun 'wsload %s --help' for flags and examples.\n", fs.Name(), err, fs.Name())
+	fmt.Fprintf(stderr, "wsload %s: %v\n  hint: wsload %s --help lists the flags and examples\n", fs.Name(), err, fs.Name())
 	return exitUsage, false
 }

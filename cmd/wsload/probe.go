@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +20,7 @@ const probeExamples = `Examples:
   wsload probe ws://127.0.0.1:8080/
 
   # Through a balancer with TLS: certificate, X-Backend and other response headers, timings.
-  wsload probe wss://ws.example.com/socket -H 'Authorization: Bearer $TOKEN' --origin https://example.com
+  wsload probe wss://ws.example.com/socket -H "Authorization: Bearer $TOKEN" --origin https://example.com
 
   # Find the balancer's idle timeout: hold the connection idle for 5 minutes and report the cut.
   wsload probe wss://ws.example.com/socket --idle 5m
@@ -109,17 +108,14 @@ func probeCmd(args []string, stdout, stderr io.Writer) int {
 	fs := probeFlags(&po)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload probe URL [flags]\n\nChecks one WebSocket endpoint like the browser test page does: connects, sends\n--message, shows what comes back and closes, with the timing of every phase (DNS,\nTCP, TLS, upgrade, message, close), the certificate, the upgrade's request and\nresponse headers, and a diagnosis with a hint when something fails.\n\n%s\n%s\nFlags:\n%s", probeExamples, probeExitText, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: wsload probe URL [flags]\n\nChecks one WebSocket endpoint like the browser test page does: connects, sends\n--message, shows what comes back and closes, with the timing of every phase (DNS,\nTCP, TLS, upgrade, message, close), the certificate, the upgrade's request and\nresponse headers, and a diagnosis with a hint when something fails.\n\n%s\n%s\nFlags:\n%s", probeExamples, probeExitText, fs.FlagUsages())
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "wsload probe: "+format+"\n  hint: wsload probe --help lists the flags and examples\n", a...)
 		return exitUsage
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return usageErr("%v", err)
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	switch {
 	case fs.NArg() == 0:

@@ -53,9 +53,9 @@ func reportCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SortFlags = false
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload report RESULT.json [MORE.json...] [flags]\n\nReports JSON results written by 'wsload run -o FILE' or 'wsload merge -o FILE': an HTML page\nwith the verdict, headline figures, latency percentile distributions (HdrHistogram's log\nscale), the timeline, reconnects and recovery, steps, backends, close codes, errors and\nconfiguration; the .hgrm percentile distribution of one histogram; or the text summary.\nA capacity search ('wsload capacity -o FILE') adds its curve and knee; given alone, the\nknee step is the run reported below the curve.\n\n%s\nFlags:\n%s", reportExamples, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: wsload report RESULT.json [MORE.json...] [flags]\n\nReports JSON results written by 'wsload run -o FILE' or 'wsload merge -o FILE': an HTML page\nwith the verdict, headline figures, latency percentile distributions (HdrHistogram's log\nscale), the timeline, reconnects and recovery, steps, backends, close codes, errors and\nconfiguration; the .hgrm percentile distribution of one histogram; or the text summary.\nA capacity search ('wsload capacity -o FILE') adds its curve and knee; given alone, the\nknee step is the run reported below the curve.\n\n%s\nFlags:\n%s", reportExamples, fs.FlagUsages())
 	}
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	var files []string

@@ -37,7 +37,7 @@ const runExamples = `Examples:
   wsload run ws://127.0.0.1:8080/ -c 20000 --connect-rate 2000 -r 0 -d 60s --source-ips 127.0.0.2-127.0.0.5
 
   # wss with a self-signed certificate, a token header (redacted in reports) and a subprotocol.
-  wsload run wss://127.0.0.1:8443/ws --insecure -H 'Authorization: Bearer $TOKEN' --subprotocol chat
+  wsload run wss://127.0.0.1:8443/ws --insecure -H "Authorization: Bearer $TOKEN" --subprotocol chat
 
   # A CI gate through a balancer: split by backend, exit 4 when an objective is broken.
   wsload run ws://127.0.0.1:8080/ -c 1000 -r 1 -d 30s --backend-from header:X-Backend --slo 'rtt.p99<50ms,errors<0.1%'
@@ -93,9 +93,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := runFlags(&o)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload run [URL | SCENARIO.yaml] [flags]\n\nLoad-tests a WebSocket target with the echo flow: every connection sends\n--rate messages per second and measures each reply's round trip. Given a\nscenario file instead, runs its phases and flows (one latency row per step).\n\n%s%s%s\nFlags:\n%s", runExamples, scenarioExamples, spreadExamples, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: wsload run [URL | SCENARIO.yaml] [flags]\n\nLoad-tests a WebSocket target with the echo flow: every connection sends\n--rate messages per second and measures each reply's round trip. Given a\nscenario file instead, runs its phases and flows (one latency row per step).\n\n%s%s%s\nFlags:\n%s", runExamples, scenarioExamples, spreadExamples, fs.FlagUsages())
 	}
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() > 1 && o.spread.procs == "" && o.spread.worker == "" && !isScenarioArg(fs.Arg(0)) {

@@ -95,21 +95,16 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 
 // serveUntil runs the server until ctx is done. stop is called once ctx is done, so that a
 // second Ctrl-C during a slow shutdown kills the process the default way.
-func serveUntil(ctx context.Context, stop func(), args []string, _, stderr io.Writer) int {
+func serveUntil(ctx context.Context, stop func(), args []string, stdout, stderr io.Writer) int {
 	var cfg server.Config
 	var verbose bool
 	fs := serveFlags(&cfg, &verbose)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload serve [flags]\n\nRuns the reference WebSocket target: an echo server on nbio that holds tens of\nthousands of connections. Every path upgrades; GET / answers a short page and\n/status/NNN answers HTTP status NNN instead of upgrading (to test refused upgrades).\n\n%s\nFlags:\n%s", serveExamples, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: wsload serve [flags]\n\nRuns the reference WebSocket target: an echo server on nbio that holds tens of\nthousands of connections. Every path upgrades; GET / answers a short page and\n/status/NNN answers HTTP status NNN instead of upgrading (to test refused upgrades).\n\n%s\nFlags:\n%s", serveExamples, fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		// With ContinueOnError pflag returns the error without printing it.
-		fmt.Fprintf(stderr, "wsload serve: %v\nRun 'wsload serve --help' for flags and examples.\n", err)
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "wsload serve: unexpected arguments %q (the address is --addr)\n", fs.Args())
