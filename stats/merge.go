@@ -18,11 +18,27 @@ import (
 // different targets, so a caller can suggest MergeOptions.AllowMixedTargets.
 var ErrMixedTargets = errors.New("results measured different targets")
 
+// ErrDuplicate is wrapped by the error Merge returns when two inputs are the
+// same run (MergeOptions.AllowDuplicates).
+var ErrDuplicate = errors.New("the same run is given twice")
+
+// ErrDisjoint is wrapped by the error Merge returns when the inputs never all
+// ran at the same time (MergeOptions.AllowDisjoint).
+var ErrDisjoint = errors.New("the runs never ran at the same time")
+
 // MergeOptions tunes Merge.
 type MergeOptions struct {
 	// AllowMixedTargets merges results of different targets (one load
 	// spread over several balancers, say); the merged Target lists them all.
 	AllowMixedTargets bool
+	// AllowDuplicates merges inputs that are the same run (the same start
+	// to the nanosecond, generator host and PID, segment and target), which
+	// counts that run again: every count of it doubles.
+	AllowDuplicates bool
+	// AllowDisjoint merges runs that were never all running at the same
+	// time. The merged result then adds up connections and rates as if they
+	// had been, a load that nobody generated at once.
+	AllowDisjoint bool
 	// Names names the inputs, in order, in errors, warnings and Sources
 	// (`wsload merge` passes the file names). Missing names default to the
 	// input's segment ("segment 2/4"), else "input N".
@@ -60,8 +76,12 @@ type MergeOptions struct {
 //
 // Merge refuses (errors prefixed "stats: merge:") results of another schema,
 // of different targets (unless AllowMixedTargets), two results of the same
-// segment, and segment counts that differ (including segmented with
-// unsegmented). One input is returned as a deep copy. The inputs are not
+// segment, segment counts that differ (including segmented with
+// unsegmented), the same run given twice (ErrDuplicate, unless
+// AllowDuplicates) and runs that were not all running at one moment
+// (ErrDisjoint, unless AllowDisjoint): each would make up counts or a
+// concurrency that no run had. An input that is itself a merge counts
+// with its Sources. One input is returned as a deep copy. The inputs are not
 // modified.
 func Merge(results ...*Result) (*Result, error) {
 	return MergeOptions{}.Merge(results...)
@@ -98,6 +118,16 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 	segWarn, err := checkSegments(results, names)
 	if err != nil {
 		return nil, err
+	}
+	if !o.AllowDuplicates {
+		if err := checkDuplicates(results, names); err != nil {
+			return nil, err
+		}
+	}
+	if !o.AllowDisjoint {
+		if err := checkOverlap(results, names); err != nil {
+			return nil, err
+		}
 	}
 	targets := distinct(results, func(r *Result) string { return r.Target })
 	if len(targets) > 1 && !o.AllowMixedTargets {
@@ -177,6 +207,60 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 		})
 	}
 	return out, nil
+}
+
+// runKey identifies one run: two results with the same start (to the
+// nanosecond: JSON keeps it), generator host and PID, segment and target are
+// the same run read twice. Segments of one distributed run differ in their
+// segment, and --procs workers in their PID.
+func runKey(host string, pid int, seg string, target string, start time.Time) string {
+	return strings.Join([]string{start.UTC().Format(time.RFC3339Nano), host, strconv.Itoa(pid), seg, target}, "\x00")
+}
+
+// checkDuplicates refuses two inputs (or two sources of merged inputs) that
+// are the same run.
+func checkDuplicates(results []*Result, names []string) error {
+	seen := map[string]string{}
+	for i, r := range results {
+		runs := r.Sources
+		if len(runs) == 0 {
+			runs = []Source{{Host: r.Generator.Host, PID: r.Generator.PID, Segment: r.Config.Segment.String(), Target: r.Target, Start: r.Start}}
+		}
+		for _, s := range runs {
+			name := names[i]
+			if len(r.Sources) > 0 && s.Name != "" {
+				name += " (" + s.Name + ")"
+			}
+			key := runKey(s.Host, s.PID, s.Segment, s.Target, s.Start)
+			if other, dup := seen[key]; dup {
+				return fmt.Errorf("stats: merge: %w: %s and %s are the same run (start %s, host %q, pid %d): merging it again would double every count",
+					ErrDuplicate, other, name, s.Start.UTC().Format(time.RFC3339Nano), s.Host, s.PID)
+			}
+			seen[key] = name
+		}
+	}
+	return nil
+}
+
+// checkOverlap refuses inputs whose time ranges [start, start+duration] do
+// not all overlap: ranges that overlap pairwise share an instant, so the
+// merged load existed at least at that instant.
+func checkOverlap(results []*Result, names []string) error {
+	first, last := 0, 0 // the latest start, the earliest end
+	end := func(r *Result) time.Time { return r.Start.Add(secondsToDuration(r.DurationS)) }
+	for i, r := range results {
+		if r.Start.After(results[first].Start) {
+			first = i
+		}
+		if end(r).Before(end(results[last])) {
+			last = i
+		}
+	}
+	if s, e := results[first], results[last]; s.Start.After(end(e)) {
+		return fmt.Errorf("stats: merge: %w: %s ended at %s, before %s started at %s; merged, they would describe a load nobody generated at once",
+			ErrDisjoint, names[last], end(e).UTC().Format(time.RFC3339Nano), names[first], s.Start.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 // checkSegments refuses overlapping and inconsistent segments, and warns
