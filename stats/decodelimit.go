@@ -105,7 +105,7 @@ func decodeResultStream(r io.Reader) (*Result, error) {
 		}
 		return nil, errors.New("stats: decoding result: more than one JSON value")
 	}
-	if err := res.validate(); err != nil {
+	if err := res.validateSparse(); err != nil {
 		return nil, fmt.Errorf("stats: invalid result: %w", err)
 	}
 	return res, nil

@@ -108,7 +108,11 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 		if r.Schema != Schema {
 			return nil, fmt.Errorf("stats: merge: %s has schema %q; this wsload merges %q", names[i], r.Schema, Schema)
 		}
-		if err := r.validate(); err != nil {
+		validate := r.validateSparse
+		if len(results) == 1 {
+			validate = r.validate
+		}
+		if err := validate(); err != nil {
 			return nil, fmt.Errorf("stats: merge: %s: %w", names[i], err)
 		}
 	}
@@ -324,10 +328,64 @@ func checkSegments(results []*Result, names []string) (warnings []string, err er
 	return warnings, nil
 }
 
+// sparseStep is a StepHists with sparse histograms, allocated when the
+// first input that has samples for them is added: a result can name
+// thousands of steps of a few samples each (see sparse.go).
+type sparseStep struct {
+	corrected, uncorrected, sendLag *hdrhistogram.PackedHistogram
+	sent, late, timedOut, errors    int64
+}
+
+// validateSparse is validate with the steps' histograms decoded by the
+// pooled sparse decoder (sparse.go): the same checks, without a dense
+// histogram and a new zlib stream for each of thousands of steps.
+func (r *Result) validateSparse() error {
+	v := *r
+	v.Latency.Steps = make(map[string]StepLatency, len(r.Latency.Steps))
+	for name, s := range r.Latency.Steps {
+		for _, l := range []struct {
+			name string
+			l    *Latency
+		}{{"corrected", &s.Corrected}, {"uncorrected", &s.Uncorrected}, {"send_lag", s.SendLag}} {
+			if l.l == nil {
+				continue
+			}
+			if _, err := sparseOf(l.l); err != nil {
+				return fmt.Errorf("latency.steps[%q].%s: %w", name, l.name, err)
+			}
+		}
+		s.Corrected, s.Uncorrected, s.SendLag = Latency{}, Latency{}, nil
+		v.Latency.Steps[name] = s
+	}
+	return v.validate()
+}
+
+// latency is the step's StepLatency.
+func (s *sparseStep) latency() (StepLatency, error) {
+	sl := StepLatency{Sent: s.sent, Late: s.late, Timeouts: s.timedOut, Errors: s.errors}
+	var err error
+	if sl.Corrected, err = newSparseLatency(s.corrected); err != nil {
+		return sl, err
+	}
+	if sl.Uncorrected, err = newSparseLatency(s.uncorrected); err != nil {
+		return sl, err
+	}
+	sl.Count = sl.Corrected.Count
+	if s.sendLag != nil && s.sendLag.TotalCount() > 0 {
+		l, err := newSparseLatency(s.sendLag)
+		if err != nil {
+			return sl, err
+		}
+		sl.SendLag = &l
+	}
+	return sl, nil
+}
+
 // merger accumulates the inputs of Merge.
 type merger struct {
-	total   *Interval // counters, maps and histograms
-	clamped int64     // samples clamped while adding histograms
+	total   *Interval // counters, maps and histograms, steps aside
+	steps   map[string]*sparseStep
+	clamped int64 // samples clamped while adding histograms
 	start   time.Time
 	end     time.Time
 	peak    int64
@@ -391,31 +449,37 @@ func (m *merger) add(r *Result) error {
 			m.clamped += mergeInto(&d.RTT, h)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(r.Latency.Steps)) {
-		s := r.Latency.Steps[name]
-		d := t.Steps[name]
+	if m.steps == nil {
+		m.steps = make(map[string]*sparseStep, len(r.Latency.Steps))
+	}
+	for name, s := range r.Latency.Steps {
+		d := m.steps[name]
 		if d == nil {
-			d = newStepHists()
-			t.Steps[name] = d
+			d = new(sparseStep)
+			m.steps[name] = d
 		}
-		if err := m.addLatency(d.Corrected, &s.Corrected); err != nil {
-			return fmt.Errorf("latency.steps[%q].corrected: %w", name, err)
-		}
-		if err := m.addLatency(d.Uncorrected, &s.Uncorrected); err != nil {
-			return fmt.Errorf("latency.steps[%q].uncorrected: %w", name, err)
-		}
-		if s.SendLag != nil && s.SendLag.Count > 0 {
-			if d.SendLag == nil {
-				d.SendLag = NewHistogram()
+		for _, h := range []struct {
+			name string
+			dst  **hdrhistogram.PackedHistogram
+			src  *Latency
+		}{
+			{"corrected", &d.corrected, &s.Corrected},
+			{"uncorrected", &d.uncorrected, &s.Uncorrected},
+			{"send_lag", &d.sendLag, s.SendLag},
+		} {
+			if h.src == nil || h.src.Count == 0 && h.src.HDR == "" {
+				continue
 			}
-			if err := m.addLatency(d.SendLag, s.SendLag); err != nil {
-				return fmt.Errorf("latency.steps[%q].send_lag: %w", name, err)
+			p, err := sparseOf(h.src)
+			if err != nil {
+				return fmt.Errorf("latency.steps[%q].%s: %w", name, h.name, err)
 			}
+			m.clamped += mergeSparse(h.dst, p)
 		}
-		d.Sent += s.Sent
-		d.Late += s.Late
-		d.TimedOut += s.Timeouts
-		d.Errors += s.Errors
+		d.sent += s.Sent
+		d.late += s.Late
+		d.timedOut += s.Timeouts
+		d.errors += s.Errors
 	}
 	return nil
 }
@@ -490,9 +554,9 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 	r.Latency.RTT, _ = NewLatency(t.RTT)
 	r.Latency.RTTUncorrected, _ = NewLatency(t.RTTUncorrected)
 	r.Latency.SendLag, _ = NewLatency(t.SendLag)
-	r.Latency.Steps = make(map[string]StepLatency, len(t.Steps))
-	for name, s := range t.Steps {
-		r.Latency.Steps[name], _ = newStepLatency(s)
+	r.Latency.Steps = make(map[string]StepLatency, len(m.steps))
+	for name, s := range m.steps {
+		r.Latency.Steps[name], _ = s.latency()
 	}
 	r.Backends, r.BackendSpread = backendResults(t, func(string, error) {})
 	setOpenAtEnd(r.Backends, r.BackendSpread, openAtEndOf(results))
