@@ -65,6 +65,8 @@ type runOptions struct {
 
 	target string // --target: replaces a scenario's target (runscenario.go)
 
+	allowOutside bool // --allow-outside-files: a scenario may read files outside its directory
+
 	// A scenario run (runscenario.go): what produced it, for the result, and
 	// the whole run's peak connections, which a --procs worker takes its
 	// share of.
@@ -85,6 +87,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.IntVar(&c.HandshakeConcurrency, "handshake-concurrency", engine.DefaultHandshakeConcurrency, "most handshakes (connect + TLS + upgrade) in flight at once")
 	fs.DurationVarP(&c.Duration, "duration", "d", engine.DefaultDuration, "length of the whole run, ramp included (with a scenario: scales its phases)")
 	fs.StringVar(&o.target, "target", "", "with a scenario file: the target URL replacing the file's (ws:// or wss://)")
+	fs.BoolVar(&o.allowOutside, "allow-outside-files", false, allowOutsideHelp)
 	fs.Float64VarP(&c.Rate, "rate", "r", engine.DefaultRate, "messages per second PER CONNECTION, sent on schedule whether or not replies came (0 = hold connections idle)")
 	fs.IntVar(&c.Size, "size", engine.DefaultSize, "message payload bytes (the first 28 text / 16 binary bytes carry the message id)")
 	fs.BoolVar(&c.Binary, "binary", false, "send binary frames instead of text")
@@ -159,6 +162,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.target != "" {
 		fmt.Fprintf(stderr, "wsload run: --target goes with a scenario file; give the URL as the argument: wsload run %s\n", o.target)
+		return exitUsage
+	}
+	if o.allowOutside {
+		fmt.Fprintf(stderr, "wsload run: --allow-outside-files goes with a scenario file: the echo flow reads no files\n")
 		return exitUsage
 	}
 	if code, handled := spread(&o, fs.Args(), args, stdout, stderr); handled {
