@@ -43,12 +43,36 @@ const (
 	maxVarintCount = 1 << 55
 )
 
+// freeList keeps a few values for reuse. Unlike sync.Pool it never drops
+// them (sync.Pool drops some on every GC, and at random under the race
+// detector), so what a merge allocates does not depend on the collector.
+type freeList[T any] struct {
+	mu   sync.Mutex
+	free []T
+}
+
+func (l *freeList[T]) get() (v T, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.free); n > 0 {
+		v, l.free = l.free[n-1], l.free[:n-1]
+		return v, true
+	}
+	return v, false
+}
+
+// put keeps v unless 4 are kept already (a writer holds about 1 MB).
+func (l *freeList[T]) put(v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.free) < 4 {
+		l.free = append(l.free, v)
+	}
+}
+
 var (
-	zlibWriters = sync.Pool{New: func() any {
-		w, _ := zlib.NewWriterLevel(io.Discard, zlib.BestCompression) // the level the library uses
-		return w
-	}}
-	zlibReaders sync.Pool // of io.ReadCloser that are zlib.Resetter
+	zlibWriters freeList[*zlib.Writer]
+	zlibReaders freeList[io.ReadCloser] // zlib readers, which are zlib.Resetter
 
 	emptyOnce sync.Once
 	emptyHDR  string // an empty histogram's encoding (a payload of one 0)
@@ -95,12 +119,12 @@ func decodeSparse(hdr string) (*hdrhistogram.PackedHistogram, error) {
 	}
 	src := bytes.NewReader(raw[8 : 8+clen])
 	var z io.ReadCloser
-	if r, ok := zlibReaders.Get().(io.ReadCloser); ok && r.(zlib.Resetter).Reset(src, nil) == nil {
+	if r, ok := zlibReaders.get(); ok && r.(zlib.Resetter).Reset(src, nil) == nil {
 		z = r
-	} else if z, err = zlib.NewReader(src); err != nil {
+	} else if z, err = zlib.NewReader(bytes.NewReader(raw[8 : 8+clen])); err != nil {
 		return hdrhistogram.DecodePacked([]byte(hdr))
 	}
-	defer zlibReaders.Put(z)
+	defer zlibReaders.put(z)
 	var head [v2HeaderSize]byte
 	if _, err := io.ReadFull(z, head[:]); err != nil {
 		return hdrhistogram.DecodePacked([]byte(hdr))
@@ -198,12 +222,16 @@ func encodeSparse(p *hdrhistogram.PackedHistogram) (string, error) {
 
 	var zb bytes.Buffer
 	zb.Write(make([]byte, 8))
-	w := zlibWriters.Get().(*zlib.Writer)
-	w.Reset(&zb)
+	w, ok := zlibWriters.get()
+	if ok {
+		w.Reset(&zb)
+	} else {
+		w, _ = zlib.NewWriterLevel(&zb, zlib.BestCompression) // the level the library uses
+	}
 	_, _ = w.Write(inner) // into memory: cannot fail
 	_ = w.Close()
 	w.Reset(io.Discard) // drop zb
-	zlibWriters.Put(w)
+	zlibWriters.put(w)
 	out := zb.Bytes()
 	binary.BigEndian.PutUint32(out[0:], uint32(v2CompressedEncodingCookie))
 	binary.BigEndian.PutUint32(out[4:], uint32(len(out)-8))

@@ -146,3 +146,26 @@ func TestMergeManyStepsIsCheap(t *testing.T) {
 	}
 	t.Logf("Merge allocated %d bytes per step", perStep)
 }
+
+// FuzzDecodeSparse: on any input the pooled decoder fails exactly when the
+// library's does, and otherwise decodes the same histogram.
+func FuzzDecodeSparse(f *testing.F) {
+	_, p := sparsePair([]int64{3, 700, 80_000, 9_000_000}, []int64{1, 2, 3, 4})
+	good, _ := p.Encode()
+	f.Add(string(good))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, in string) {
+		want, werr := hdrhistogram.DecodePacked([]byte(in))
+		got, gerr := decodeSparse(in)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("decodeSparse error %v, library %v", gerr, werr)
+		}
+		if werr == nil {
+			we, _ := want.Encode()
+			ge, _ := got.Encode()
+			if string(we) != string(ge) {
+				t.Fatalf("decodeSparse and the library decode different histograms")
+			}
+		}
+	})
+}
