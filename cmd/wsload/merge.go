@@ -50,7 +50,7 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SortFlags = false
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wsload merge FILE... [flags]\n\nMerges the JSON results of runs that made one load together (segments of it, or\nwhole runs from several processes or machines) into one result, exactly: latency\nhistograms are added, counters summed, timelines aligned on wall-clock seconds.\nRefuses overlapping segments, different schemas and, unless allowed, different\ntargets, the same run given twice (it would double every count) and runs that\nwere never all running at once (the sum would be a load nobody generated); a\nduplicate or disjoint refusal exits 2. Inputs above\n--max-input-size are refused before they are read. Given .hlog files instead,\nmerges the interval logs.\n\n%s\nFlags:\n%s", mergeExamples, fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: wsload merge FILE... [flags]\n\nMerges the JSON results of runs that made one load together (segments of it, or\nwhole runs from several processes or machines) into one result, exactly: latency\nhistograms are added, counters summed, timelines aligned on wall-clock seconds.\nRefuses overlapping segments, different schemas and, unless allowed, different\ntargets, the same run given twice (it would double every count) and runs that\nwere never all running at once (the sum would be a load nobody generated):\nthose two exit 2, and --allow-duplicates, --allow-disjoint override them.\nInputs above --max-input-size are refused before they are read. Given .hlog\nfiles instead, merges the interval logs.\n\n%s\nFlags:\n%s", mergeExamples, fs.FlagUsages())
 	}
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
