@@ -32,7 +32,8 @@ type MergeOptions struct {
 	// spread over several balancers, say); the merged Target lists them all.
 	AllowMixedTargets bool
 	// AllowDuplicates merges inputs that are the same run (the same start
-	// to the nanosecond, generator host and PID, segment and target), which
+	// to the nanosecond, generator host and PID, segment, target and
+	// measured duration), which
 	// counts that run again: every count of it doubles.
 	AllowDuplicates bool
 	// AllowDisjoint merges runs that were never all running at the same
@@ -214,11 +215,15 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 }
 
 // runKey identifies one run: two results with the same start (to the
-// nanosecond: JSON keeps it), generator host and PID, segment and target are
-// the same run read twice. Segments of one distributed run differ in their
-// segment, and --procs workers in their PID.
-func runKey(host string, pid int, seg string, target string, start time.Time) string {
-	return strings.Join([]string{start.UTC().Format(time.RFC3339Nano), host, strconv.Itoa(pid), seg, target}, "\x00")
+// nanosecond: JSON keeps it), generator host and PID, segment, target and
+// measured duration are the same run read twice. Segments of one
+// distributed run differ in their segment, and --procs workers in their
+// PID. The measured duration tells apart runs that share all the rest
+// (containers with the host's name, each its own PID 1, started together
+// with --start-at, whose start is the scheduled instant).
+func runKey(s Source) string {
+	return strings.Join([]string{s.Start.UTC().Format(time.RFC3339Nano), s.Host, strconv.Itoa(s.PID), s.Segment, s.Target,
+		strconv.FormatFloat(s.DurationS, 'g', -1, 64)}, "\x00")
 }
 
 // checkDuplicates refuses two inputs (or two sources of merged inputs) that
@@ -228,14 +233,14 @@ func checkDuplicates(results []*Result, names []string) error {
 	for i, r := range results {
 		runs := r.Sources
 		if len(runs) == 0 {
-			runs = []Source{{Host: r.Generator.Host, PID: r.Generator.PID, Segment: r.Config.Segment.String(), Target: r.Target, Start: r.Start}}
+			runs = []Source{{Host: r.Generator.Host, PID: r.Generator.PID, Segment: r.Config.Segment.String(), Target: r.Target, Start: r.Start, DurationS: r.DurationS}}
 		}
 		for _, s := range runs {
 			name := names[i]
 			if len(r.Sources) > 0 && s.Name != "" {
 				name += " (" + s.Name + ")"
 			}
-			key := runKey(s.Host, s.PID, s.Segment, s.Target, s.Start)
+			key := runKey(s)
 			if other, dup := seen[key]; dup {
 				return fmt.Errorf("stats: merge: %w: %s and %s are the same run (start %s, host %q, pid %d): merging it again would double every count",
 					ErrDuplicate, other, name, s.Start.UTC().Format(time.RFC3339Nano), s.Host, s.PID)

@@ -472,6 +472,13 @@ func TestMergeRefusesDuplicatesAndDisjoint(t *testing.T) {
 		})
 	}
 
+	// Two containers named after their host, each its own PID 1, started
+	// together: only the measured duration tells them apart, and does.
+	twin := run(1, t0)
+	twin.DurationS += 0.001
+	if _, err := Merge(a, twin); err != nil {
+		t.Fatalf("merging two runs that share start, host and PID: %v", err)
+	}
 	// Runs that touch at one instant did run together at that instant.
 	if _, err := Merge(a, touching); err != nil {
 		t.Fatalf("merging runs that touch: %v", err)

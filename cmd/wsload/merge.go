@@ -44,7 +44,7 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVarP(&out, "out", "o", "", "write the merged result (or log) to FILE, atomically")
 	fs.StringVar(&format, "format", "text", "what to print on stdout for results: text (the summary) or json")
 	fs.BoolVar(&allowMixed, "allow-mixed-targets", false, "merge results of different target URLs (one load spread over several addresses)")
-	fs.BoolVar(&allowDup, "allow-duplicates", false, "merge a run given twice (same start, host, PID, segment and target) anyway: its counts are added again, so every count of it doubles")
+	fs.BoolVar(&allowDup, "allow-duplicates", false, "merge a run given twice (same start, host, PID, segment, target and duration) anyway: its counts are added again, so every count of it doubles")
 	fs.BoolVar(&allowDisj, "allow-disjoint", false, "merge runs that were never all running at the same time anyway: the result adds them up as if they had run at once, a load nobody generated")
 	fs.Int64Var(&maxInput, "max-input-size", defaultMaxMergeInput, "refuse an input file larger than this many bytes (default 256 MiB), checked before it is read")
 	fs.SortFlags = false
