@@ -106,6 +106,7 @@ func TestOutsideFiles(t *testing.T) {
 		{"check inside", checkCmd, []string{in}, exitOK, "every file inside " + dir, ""},
 		{"run refuses", runCmd, []string{out, "-q"}, exitUsage, "", "1 problem(s); nothing was sent"},
 		{"run hint", runCmd, []string{out, "-q"}, exitUsage, "", "add --allow-outside-files"},
+		{"run allowed names the file", runCmd, []string{out, "-q", "--allow-outside-files", "-c", "1", "-d", "1s"}, exitRunFailed, "", "reads " + filepath.Join(root, "secret.txt") + " (send.file), outside its directory (--allow-outside-files)"},
 		{"run help", runCmd, []string{"--help"}, exitOK, "", "--allow-outside-files"},
 		{"echo run", runCmd, []string{"ws://127.0.0.1:1/", "--allow-outside-files"}, exitUsage, "", "--allow-outside-files goes with a scenario file"},
 	} {
