@@ -48,6 +48,26 @@ func (p *Plan) Describe(w io.Writer) error {
 	if p.Data != nil {
 		fmt.Fprintf(bw, "data          %s: %d rows, columns %s (connection n takes row n mod %d)\n", p.Data.File, len(p.Data.Rows), strings.Join(p.Data.Columns, ", "), len(p.Data.Rows))
 	}
+	if len(p.Files) > 0 {
+		outside := 0
+		for _, f := range p.Files {
+			where := ""
+			if f.Outside {
+				outside++
+				where = "  OUTSIDE the scenario's directory"
+			}
+			fmt.Fprintf(bw, "reads         %s (%s, %d bytes)  %s:%s%s\n", f.Path, f.Kind, f.Size, base, f.Pos, where)
+		}
+		dir, err := filepath.Abs(filepath.Dir(p.File))
+		if err != nil {
+			dir = filepath.Dir(p.File)
+		}
+		if outside == 0 {
+			fmt.Fprintf(bw, "              every file inside %s\n", dir)
+		} else {
+			fmt.Fprintf(bw, "              %d of %d files outside %s\n", outside, len(p.Files), dir)
+		}
+	}
 
 	fmt.Fprintf(bw, "\nphases (%v in all):\n", p.Duration())
 	for i, ph := range p.Phases {

@@ -72,6 +72,13 @@
 // expanded as is, without escaping. Quote YAML values that contain { or },
 // as in send: {text: "id ${conn}"}.
 //
+// Payload files, data files and captures are sent to the target, so they
+// must lie in the scenario file's directory or below it (an absolute path,
+// a ../ path or a symlink leading out is an error) unless
+// Options.AllowOutsideFiles, which `wsload run` and `check` set with
+// --allow-outside-files. A payload file holds at most MaxPayloadFile bytes.
+// Plan.Files lists every file read and whether it lies outside.
+//
 // Validation runs before anything is sent and reports every problem as
 // file:line:col: message (hint: …): unknown keys (with the closest known
 // one), wrong types, bad durations, undefined variables, marks, columns and

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -36,22 +37,40 @@ const (
 )
 
 // Load reads and compiles a scenario file. Files it names (data, payload
-// files, captures, ca_file) are relative to its directory.
+// files, captures, ca_file) are relative to its directory, and payloads,
+// data and captures must lie inside it (LoadWith can allow others).
 func Load(path string) (*Plan, error) {
+	return LoadWith(path, Options{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, o Options) (*Plan, error) {
 	data, err := readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: %v", err)
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, o)
 }
 
 // Parse compiles a scenario (YAML, or JSON, which is YAML) named name; files
-// it names are relative to name's directory. The error, when not nil, is an
-// ErrorList with every problem found, sorted by position. Parse never
-// panics, whatever data holds.
+// it names are relative to name's directory, and payloads, data and
+// captures must lie inside it (see Options.AllowOutsideFiles). The error,
+// when not nil, is an ErrorList with every problem found, sorted by
+// position. Parse never panics, whatever data holds.
 func Parse(name string, data []byte) (*Plan, error) {
-	d := &decoder{file: name, dir: filepath.Dir(name)}
+	return ParseWith(name, data, Options{})
+}
+
+// ParseWith is Parse with options.
+func ParseWith(name string, data []byte, o Options) (*Plan, error) {
+	d := &decoder{file: name, dir: filepath.Dir(name), opts: o}
 	p := d.parse(data)
+	if d.root != nil {
+		d.root.Close()
+	}
+	if p != nil {
+		p.Files = d.files
+	}
 	if len(d.errs) > 0 {
 		d.errs.sort()
 		return nil, d.errs
@@ -61,6 +80,10 @@ func Parse(name string, data []byte) (*Plan, error) {
 
 type decoder struct {
 	file, dir string
+	opts      Options
+	root      *os.Root  // the scenario's directory, opened on the first file read
+	rootErr   error     // why it could not be opened
+	files     []FileRef // every file read, for Plan.Files
 	errs      ErrorList
 	nodes     int
 	steps     int
@@ -133,10 +156,9 @@ func (d *decoder) parse(data []byte) *Plan {
 		}
 		if x := tf["ca_file"]; x != nil {
 			if s, ok := d.str(x, "tls.ca_file"); ok {
-				p.TLS.CAFile = d.path(s)
-				if _, err := readFile(p.TLS.CAFile); err != nil {
-					d.errorf(x, "paths are relative to the scenario file", "tls.ca_file: %v", err)
-				}
+				// Not confined: a CA file is read to verify the target,
+				// never sent to it, and often lives in /etc/ssl.
+				p.TLS.CAFile, _, _ = d.readFile(x, "tls.ca_file", s, maxFileSize, false)
 			}
 		}
 	}
@@ -487,10 +509,8 @@ func (d *decoder) data(n *yaml.Node) *Data {
 	if !ok {
 		return nil
 	}
-	path := d.path(name)
-	raw, err := readFile(path)
-	if err != nil {
-		d.errorf(fileNode, "paths are relative to the scenario file", "data: %v", err)
+	path, raw, ok := d.readFile(fileNode, "data", name, maxFileSize, true)
+	if !ok {
 		return nil
 	}
 	r := csv.NewReader(bytes.NewReader(raw))
@@ -931,12 +951,8 @@ func (d *decoder) rawPayload(n *yaml.Node, kind string) ([]byte, bool) {
 		}
 		return b, true
 	}
-	b, err := readFile(d.path(str))
-	if err != nil {
-		d.errorf(n, "paths are relative to the scenario file", "send.file: %v", err)
-		return nil, false
-	}
-	return b, true
+	_, b, ok := d.readFile(n, "send.file", str, MaxPayloadFile, true)
+	return b, ok
 }
 
 // tmplBuilder assembles a JSON payload's template from literal text and
@@ -1667,8 +1683,11 @@ func (d *decoder) replay(key, arg *yaml.Node) (*Replay, bool) {
 	if !ok {
 		return nil, false
 	}
-	r.File = d.path(name)
-	msgs, err := LoadReplay(r.File, r.URLContains)
+	var data []byte
+	if r.File, data, ok = d.readFile(fileNode, "replay.file", name, maxFileSize, true); !ok {
+		return nil, false
+	}
+	msgs, err := parseReplay(data, r.File, r.URLContains)
 	if err != nil {
 		d.errorf(fileNode, "a HAR file saved from the browser's Network tab, or JSON lines {\"t\":0.5,\"dir\":\"send\",\"data\":\"…\"}", "%s", strings.TrimPrefix(err.Error(), "scenario: "))
 		return nil, false

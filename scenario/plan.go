@@ -23,6 +23,10 @@ type Plan struct {
 	Data         *Data // CSV rows for ${row.COLUMN}; nil without a data file
 	Phases       []Phase
 	Flows        []Flow // at least one; weights sum to 1
+	// Files lists every file the scenario read (payloads, data, captures,
+	// ca_file), in the order read, and says which lie outside its
+	// directory (only with Options.AllowOutsideFiles).
+	Files []FileRef
 }
 
 // Header is one upgrade request header; its value is a template expanded

@@ -81,6 +81,12 @@ func LoadReplay(path, urlContains string) ([]ReplayMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scenario: replay: %v", err)
 	}
+	return parseReplay(data, path, urlContains)
+}
+
+// parseReplay is LoadReplay of data read from path.
+func parseReplay(data []byte, path, urlContains string) ([]ReplayMessage, error) {
+	var err error
 	var msgs []ReplayMessage
 	if isHAR(data) {
 		msgs, err = ParseHAR(data, urlContains)

@@ -18,11 +18,28 @@ import (
 // different targets, so a caller can suggest MergeOptions.AllowMixedTargets.
 var ErrMixedTargets = errors.New("results measured different targets")
 
+// ErrDuplicate is wrapped by the error Merge returns when two inputs are the
+// same run (MergeOptions.AllowDuplicates).
+var ErrDuplicate = errors.New("the same run is given twice")
+
+// ErrDisjoint is wrapped by the error Merge returns when the inputs never all
+// ran at the same time (MergeOptions.AllowDisjoint).
+var ErrDisjoint = errors.New("the runs never ran at the same time")
+
 // MergeOptions tunes Merge.
 type MergeOptions struct {
 	// AllowMixedTargets merges results of different targets (one load
 	// spread over several balancers, say); the merged Target lists them all.
 	AllowMixedTargets bool
+	// AllowDuplicates merges inputs that are the same run (the same start
+	// to the nanosecond, generator host and PID, segment, target and
+	// measured duration), which
+	// counts that run again: every count of it doubles.
+	AllowDuplicates bool
+	// AllowDisjoint merges runs that were never all running at the same
+	// time. The merged result then adds up connections and rates as if they
+	// had been, a load that nobody generated at once.
+	AllowDisjoint bool
 	// Names names the inputs, in order, in errors, warnings and Sources
 	// (`wsload merge` passes the file names). Missing names default to the
 	// input's segment ("segment 2/4"), else "input N".
@@ -60,8 +77,12 @@ type MergeOptions struct {
 //
 // Merge refuses (errors prefixed "stats: merge:") results of another schema,
 // of different targets (unless AllowMixedTargets), two results of the same
-// segment, and segment counts that differ (including segmented with
-// unsegmented). One input is returned as a deep copy. The inputs are not
+// segment, segment counts that differ (including segmented with
+// unsegmented), the same run given twice (ErrDuplicate, unless
+// AllowDuplicates) and runs that were not all running at one moment
+// (ErrDisjoint, unless AllowDisjoint): each would make up counts or a
+// concurrency that no run had. An input that is itself a merge counts
+// with its Sources. One input is returned as a deep copy. The inputs are not
 // modified.
 func Merge(results ...*Result) (*Result, error) {
 	return MergeOptions{}.Merge(results...)
@@ -88,7 +109,11 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 		if r.Schema != Schema {
 			return nil, fmt.Errorf("stats: merge: %s has schema %q; this wsload merges %q", names[i], r.Schema, Schema)
 		}
-		if err := r.validate(); err != nil {
+		validate := r.validateSparse
+		if len(results) == 1 {
+			validate = r.validate
+		}
+		if err := validate(); err != nil {
 			return nil, fmt.Errorf("stats: merge: %s: %w", names[i], err)
 		}
 	}
@@ -98,6 +123,16 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 	segWarn, err := checkSegments(results, names)
 	if err != nil {
 		return nil, err
+	}
+	if !o.AllowDuplicates {
+		if err := checkDuplicates(results, names); err != nil {
+			return nil, err
+		}
+	}
+	if !o.AllowDisjoint {
+		if err := checkOverlap(results, names); err != nil {
+			return nil, err
+		}
 	}
 	targets := distinct(results, func(r *Result) string { return r.Target })
 	if len(targets) > 1 && !o.AllowMixedTargets {
@@ -196,6 +231,64 @@ func mergeSamples(results []*Result) map[string]string {
 	return out
 }
 
+// runKey identifies one run: two results with the same start (to the
+// nanosecond: JSON keeps it), generator host and PID, segment, target and
+// measured duration are the same run read twice. Segments of one
+// distributed run differ in their segment, and --procs workers in their
+// PID. The measured duration tells apart runs that share all the rest
+// (containers with the host's name, each its own PID 1, started together
+// with --start-at, whose start is the scheduled instant).
+func runKey(s Source) string {
+	return strings.Join([]string{s.Start.UTC().Format(time.RFC3339Nano), s.Host, strconv.Itoa(s.PID), s.Segment, s.Target,
+		strconv.FormatFloat(s.DurationS, 'g', -1, 64)}, "\x00")
+}
+
+// checkDuplicates refuses two inputs (or two sources of merged inputs) that
+// are the same run.
+func checkDuplicates(results []*Result, names []string) error {
+	seen := map[string]string{}
+	for i, r := range results {
+		runs := r.Sources
+		if len(runs) == 0 {
+			runs = []Source{{Host: r.Generator.Host, PID: r.Generator.PID, Segment: r.Config.Segment.String(), Target: r.Target, Start: r.Start, DurationS: r.DurationS}}
+		}
+		for _, s := range runs {
+			name := names[i]
+			if len(r.Sources) > 0 && s.Name != "" {
+				name += " (" + s.Name + ")"
+			}
+			key := runKey(s)
+			if other, dup := seen[key]; dup {
+				return fmt.Errorf("stats: merge: %w: %s and %s are the same run (start %s, host %q, pid %d): merging it again would double every count",
+					ErrDuplicate, other, name, s.Start.UTC().Format(time.RFC3339Nano), s.Host, s.PID)
+			}
+			seen[key] = name
+		}
+	}
+	return nil
+}
+
+// checkOverlap refuses inputs whose time ranges [start, start+duration] do
+// not all overlap: ranges that overlap pairwise share an instant, so the
+// merged load existed at least at that instant.
+func checkOverlap(results []*Result, names []string) error {
+	first, last := 0, 0 // the latest start, the earliest end
+	end := func(r *Result) time.Time { return r.Start.Add(secondsToDuration(r.DurationS)) }
+	for i, r := range results {
+		if r.Start.After(results[first].Start) {
+			first = i
+		}
+		if end(r).Before(end(results[last])) {
+			last = i
+		}
+	}
+	if s, e := results[first], results[last]; s.Start.After(end(e)) {
+		return fmt.Errorf("stats: merge: %w: %s ended at %s, before %s started at %s; merged, they would describe a load nobody generated at once",
+			ErrDisjoint, names[last], end(e).UTC().Format(time.RFC3339Nano), names[first], s.Start.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
 // checkSegments refuses overlapping and inconsistent segments, and warns
 // about missing ones. A merged input counts with the segments of its
 // Sources.
@@ -257,10 +350,64 @@ func checkSegments(results []*Result, names []string) (warnings []string, err er
 	return warnings, nil
 }
 
+// sparseStep is a StepHists with sparse histograms, allocated when the
+// first input that has samples for them is added: a result can name
+// thousands of steps of a few samples each (see sparse.go).
+type sparseStep struct {
+	corrected, uncorrected, sendLag *hdrhistogram.PackedHistogram
+	sent, late, timedOut, errors    int64
+}
+
+// validateSparse is validate with the steps' histograms decoded by the
+// pooled sparse decoder (sparse.go): the same checks, without a dense
+// histogram and a new zlib stream for each of thousands of steps.
+func (r *Result) validateSparse() error {
+	v := *r
+	v.Latency.Steps = make(map[string]StepLatency, len(r.Latency.Steps))
+	for name, s := range r.Latency.Steps {
+		for _, l := range []struct {
+			name string
+			l    *Latency
+		}{{"corrected", &s.Corrected}, {"uncorrected", &s.Uncorrected}, {"send_lag", s.SendLag}} {
+			if l.l == nil {
+				continue
+			}
+			if _, err := sparseOf(l.l); err != nil {
+				return fmt.Errorf("latency.steps[%q].%s: %w", name, l.name, err)
+			}
+		}
+		s.Corrected, s.Uncorrected, s.SendLag = Latency{}, Latency{}, nil
+		v.Latency.Steps[name] = s
+	}
+	return v.validate()
+}
+
+// latency is the step's StepLatency.
+func (s *sparseStep) latency() (StepLatency, error) {
+	sl := StepLatency{Sent: s.sent, Late: s.late, Timeouts: s.timedOut, Errors: s.errors}
+	var err error
+	if sl.Corrected, err = newSparseLatency(s.corrected); err != nil {
+		return sl, err
+	}
+	if sl.Uncorrected, err = newSparseLatency(s.uncorrected); err != nil {
+		return sl, err
+	}
+	sl.Count = sl.Corrected.Count
+	if s.sendLag != nil && s.sendLag.TotalCount() > 0 {
+		l, err := newSparseLatency(s.sendLag)
+		if err != nil {
+			return sl, err
+		}
+		sl.SendLag = &l
+	}
+	return sl, nil
+}
+
 // merger accumulates the inputs of Merge.
 type merger struct {
-	total   *Interval // counters, maps and histograms
-	clamped int64     // samples clamped while adding histograms
+	total   *Interval // counters, maps and histograms, steps aside
+	steps   map[string]*sparseStep
+	clamped int64 // samples clamped while adding histograms
 	start   time.Time
 	end     time.Time
 	peak    int64
@@ -324,31 +471,37 @@ func (m *merger) add(r *Result) error {
 			m.clamped += mergeInto(&d.RTT, h)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(r.Latency.Steps)) {
-		s := r.Latency.Steps[name]
-		d := t.Steps[name]
+	if m.steps == nil {
+		m.steps = make(map[string]*sparseStep, len(r.Latency.Steps))
+	}
+	for name, s := range r.Latency.Steps {
+		d := m.steps[name]
 		if d == nil {
-			d = newStepHists()
-			t.Steps[name] = d
+			d = new(sparseStep)
+			m.steps[name] = d
 		}
-		if err := m.addLatency(d.Corrected, &s.Corrected); err != nil {
-			return fmt.Errorf("latency.steps[%q].corrected: %w", name, err)
-		}
-		if err := m.addLatency(d.Uncorrected, &s.Uncorrected); err != nil {
-			return fmt.Errorf("latency.steps[%q].uncorrected: %w", name, err)
-		}
-		if s.SendLag != nil && s.SendLag.Count > 0 {
-			if d.SendLag == nil {
-				d.SendLag = NewHistogram()
+		for _, h := range []struct {
+			name string
+			dst  **hdrhistogram.PackedHistogram
+			src  *Latency
+		}{
+			{"corrected", &d.corrected, &s.Corrected},
+			{"uncorrected", &d.uncorrected, &s.Uncorrected},
+			{"send_lag", &d.sendLag, s.SendLag},
+		} {
+			if h.src == nil || h.src.Count == 0 && h.src.HDR == "" {
+				continue
 			}
-			if err := m.addLatency(d.SendLag, s.SendLag); err != nil {
-				return fmt.Errorf("latency.steps[%q].send_lag: %w", name, err)
+			p, err := sparseOf(h.src)
+			if err != nil {
+				return fmt.Errorf("latency.steps[%q].%s: %w", name, h.name, err)
 			}
+			m.clamped += mergeSparse(h.dst, p)
 		}
-		d.Sent += s.Sent
-		d.Late += s.Late
-		d.TimedOut += s.Timeouts
-		d.Errors += s.Errors
+		d.sent += s.Sent
+		d.late += s.Late
+		d.timedOut += s.Timeouts
+		d.errors += s.Errors
 	}
 	return nil
 }
@@ -423,9 +576,9 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 	r.Latency.RTT, _ = NewLatency(t.RTT)
 	r.Latency.RTTUncorrected, _ = NewLatency(t.RTTUncorrected)
 	r.Latency.SendLag, _ = NewLatency(t.SendLag)
-	r.Latency.Steps = make(map[string]StepLatency, len(t.Steps))
-	for name, s := range t.Steps {
-		r.Latency.Steps[name], _ = newStepLatency(s)
+	r.Latency.Steps = make(map[string]StepLatency, len(m.steps))
+	for name, s := range m.steps {
+		r.Latency.Steps[name], _ = s.latency()
 	}
 	r.Backends, r.BackendSpread = backendResults(t, func(string, error) {})
 	setOpenAtEnd(r.Backends, r.BackendSpread, openAtEndOf(results))

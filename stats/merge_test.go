@@ -429,3 +429,73 @@ func TestMergeBackends(t *testing.T) {
 		t.Fatalf("SLO %v, warnings %q", got.SLO, got.Generator.Warnings)
 	}
 }
+
+// TestMergeRefusesDuplicatesAndDisjoint: the same unsegmented run given
+// twice would double every count, and runs that never ran together would
+// make up a concurrency neither had; both are refused unless allowed.
+func TestMergeRefusesDuplicatesAndDisjoint(t *testing.T) {
+	run := func(pid int, start time.Time) *Result {
+		r := sampleResult(t)
+		r.Generator.Host, r.Generator.PID, r.Start = "gen", pid, start
+		return r
+	}
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 600_000_000, time.UTC)
+	a := run(1, t0)
+	dur := secondsToDuration(a.DurationS)
+	sameRun := run(1, t0)
+	otherProc := run(2, t0.Add(dur/2))       // another process, overlapping
+	later := run(3, t0.Add(dur+time.Second)) // started after a ended
+	touching := run(4, t0.Add(dur))          // started as a ended
+	merged, err := MergeOptions{Names: []string{"a.json", "b.json"}}.Merge(a, otherProc)
+	if err != nil {
+		t.Fatalf("merging two processes of one load: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		in    []*Result
+		want  string
+		isErr error
+	}{
+		{"same run twice", []*Result{a, sameRun}, "input 1 and input 2 are the same run (start 2025-01-02T03:04:05.6Z, host \"gen\", pid 1)", ErrDuplicate},
+		{"same run inside a merge", []*Result{merged, sameRun}, "input 1 (a.json) and input 2 are the same run", ErrDuplicate},
+		{"disjoint", []*Result{a, later}, "input 1 ended at 2025-01-02T03:04:08.6Z, before input 2 started at 2025-01-02T03:04:09.6Z", ErrDisjoint},
+		{"one of three disjoint", []*Result{later, otherProc, a}, "input 3 ended", ErrDisjoint},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Merge(tc.in...)
+			if err == nil {
+				t.Fatalf("Merge succeeded (sent %d), want an error containing %q", r.Messages.Sent, tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "stats: merge: ") || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, tc.isErr) {
+				t.Fatalf("error %q, want one prefixed \"stats: merge: \" containing %q and wrapping %v", err, tc.want, tc.isErr)
+			}
+		})
+	}
+
+	// Two containers named after their host, each its own PID 1, started
+	// together: only the measured duration tells them apart, and does.
+	twin := run(1, t0)
+	twin.DurationS += 0.001
+	if _, err := Merge(a, twin); err != nil {
+		t.Fatalf("merging two runs that share start, host and PID: %v", err)
+	}
+	// Runs that touch at one instant did run together at that instant.
+	if _, err := Merge(a, touching); err != nil {
+		t.Fatalf("merging runs that touch: %v", err)
+	}
+	// The overrides merge them, and the counts are what was asked: doubled.
+	r, err := MergeOptions{AllowDuplicates: true}.Merge(a, sameRun)
+	if err != nil {
+		t.Fatalf("AllowDuplicates: %v", err)
+	}
+	if r.Messages.Sent != 2*a.Messages.Sent {
+		t.Fatalf("AllowDuplicates: sent %d, want %d", r.Messages.Sent, 2*a.Messages.Sent)
+	}
+	r, err = MergeOptions{AllowDisjoint: true}.Merge(a, later)
+	if err != nil {
+		t.Fatalf("AllowDisjoint: %v", err)
+	}
+	if r.Messages.Sent != 2*a.Messages.Sent {
+		t.Fatalf("AllowDisjoint: sent %d, want %d", r.Messages.Sent, 2*a.Messages.Sent)
+	}
+}

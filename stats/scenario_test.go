@@ -124,6 +124,7 @@ func TestStepCountersAndScenarioRoundTrip(t *testing.T) {
 func TestMergeStepsAndScenarios(t *testing.T) {
 	a, b := stepRun(t, chatScenario(), 100), stepRun(t, chatScenario(), 40)
 	b.Config.Scenario.File = "/elsewhere/chat.yaml" // same bytes, another path: one scenario
+	a.Generator.PID, b.Generator.PID = 1, 2         // two processes, not the same run twice
 	m, err := Merge(a, b)
 	if err != nil {
 		t.Fatalf("merge: %v", err)

@@ -26,10 +26,11 @@ const checkExamples = `Examples:
 `
 
 type checkOptions struct {
-	target      string
-	connections int
-	duration    time.Duration
-	quiet       bool
+	target       string
+	connections  int
+	duration     time.Duration
+	quiet        bool
+	allowOutside bool
 }
 
 func checkFlags(o *checkOptions) *pflag.FlagSet {
@@ -38,6 +39,7 @@ func checkFlags(o *checkOptions) *pflag.FlagSet {
 	fs.IntVarP(&o.connections, "connections", "c", 0, fmt.Sprintf("peak connections: scales the file's connections phases (a file without phases holds this many; default %d)", engine.DefaultConnections))
 	fs.DurationVarP(&o.duration, "duration", "d", 0, fmt.Sprintf("length of the whole run: scales the file's phases (a file without phases runs this long; default %v)", engine.DefaultDuration))
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only problems, not the plan")
+	fs.BoolVar(&o.allowOutside, "allow-outside-files", false, allowOutsideHelp)
 	fs.SortFlags = false
 	return fs
 }
@@ -48,7 +50,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	fs := checkFlags(&o)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: wsload check SCENARIO.yaml... [flags]\n\nValidates scenario files (YAML or JSON) and prints the plan each resolves to,\nwith the flags 'wsload run' would apply. Problems are reported as\nfile:line:col: message (hint: …). Exit status 0: valid; 2: invalid.\n\n%s\nFlags:\n%s", checkExamples, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: wsload check SCENARIO.yaml... [flags]\n\nValidates scenario files (YAML or JSON) and prints the plan each resolves to,\nwith the flags 'wsload run' would apply. Problems are reported as\nfile:line:col: message (hint: …). Lists the files a scenario reads and\nwhether any lies outside its directory, which only --allow-outside-files\npermits. Exit status 0: valid; 2: invalid.\n\n%s\nFlags:\n%s", checkExamples, fs.FlagUsages())
 	}
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
@@ -78,7 +80,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func checkOne(name string, o *checkOptions, stdout, stderr io.Writer) bool {
-	plan, err := scenario.Load(name)
+	plan, err := scenario.LoadWith(name, scenario.Options{AllowOutsideFiles: o.allowOutside})
 	if err != nil {
 		var list scenario.ErrorList
 		if errors.As(err, &list) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,58 @@ func TestCheckCmd(t *testing.T) {
 			}
 			if strings.Contains(c.name, "quiet") && out.Len() > 0 {
 				t.Fatalf("-q printed:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// TestOutsideFiles: a scenario whose payload lies outside its directory is
+// refused by check and run (file:line:col, a hint naming the flag, exit 2,
+// nothing dialed) unless --allow-outside-files; check lists the files a
+// scenario reads and says whether any lies outside.
+func TestOutsideFiles(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "scen")
+	for path, data := range map[string]string{
+		filepath.Join(root, "secret.txt"): "SECRET",
+		filepath.Join(dir, "hello.txt"):   "hello",
+		filepath.Join(dir, "out.yaml"):    "target: ws://127.0.0.1:1/\nphases: [{connections: 1, duration: 1s}]\nflows:\n  - name: f\n    steps:\n      - send: {file: ../secret.txt}\n",
+		filepath.Join(dir, "in.yaml"):     "target: ws://127.0.0.1:1/\nphases: [{connections: 1, duration: 1s}]\nflows:\n  - name: f\n    steps:\n      - send: {file: hello.txt}\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, in := filepath.Join(dir, "out.yaml"), filepath.Join(dir, "in.yaml")
+	for _, tc := range []struct {
+		name   string
+		fn     func([]string, io.Writer, io.Writer) int
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"check refuses", checkCmd, []string{out}, exitUsage, "", out + `:6:22: send.file "../secret.txt" is outside the scenario's directory ` + dir},
+		{"check hint", checkCmd, []string{out}, exitUsage, "", "add --allow-outside-files"},
+		{"check allowed", checkCmd, []string{out, "--allow-outside-files"}, exitOK, "(send.file, 6 bytes)  out.yaml:6:22  OUTSIDE the scenario's directory", ""},
+		{"check allowed summary", checkCmd, []string{out, "--allow-outside-files"}, exitOK, "1 of 1 files outside " + dir, ""},
+		{"check inside", checkCmd, []string{in}, exitOK, "every file inside " + dir, ""},
+		{"run refuses", runCmd, []string{out, "-q"}, exitUsage, "", "1 problem(s); nothing was sent"},
+		{"run hint", runCmd, []string{out, "-q"}, exitUsage, "", "add --allow-outside-files"},
+		{"run allowed names the file", runCmd, []string{out, "-q", "--allow-outside-files", "-c", "1", "-d", "1s"}, exitRunFailed, "", "reads " + filepath.Join(root, "secret.txt") + " (send.file), outside its directory (--allow-outside-files)"},
+		{"run help", runCmd, []string{"--help"}, exitOK, "", "--allow-outside-files"},
+		{"echo run", runCmd, []string{"ws://127.0.0.1:1/", "--allow-outside-files"}, exitUsage, "", "--allow-outside-files goes with a scenario file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCommand(tc.fn, tc.args...)
+			if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
+				t.Fatalf("%s: exit %d, want %d\nstdout (want %q):\n%s\nstderr (want %q):\n%s", strings.Join(tc.args, " "), code, tc.code, tc.stdout, stdout, tc.stderr, stderr)
+			}
+			if strings.Contains(stdout+stderr, "SECRET") {
+				t.Fatalf("the secret file's content was printed")
 			}
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -14,6 +13,9 @@ import (
 	"github.com/wsload/wsload/internal/atomicfile"
 	"github.com/wsload/wsload/stats"
 )
+
+// defaultMaxMergeInput is --max-input-size's default.
+const defaultMaxMergeInput = stats.DefaultMaxInput
 
 const mergeExamples = `Examples:
   # Four processes each generated a quarter of the load (wsload run --segment 1/4 … 4/4).
@@ -34,15 +36,21 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 		out        string
 		format     string
 		allowMixed bool
+		allowDup   bool
+		allowDisj  bool
+		maxInput   int64
 	)
 	fs := pflag.NewFlagSet("merge", pflag.ContinueOnError)
 	fs.StringVarP(&out, "out", "o", "", "write the merged result (or log) to FILE, atomically")
 	fs.StringVar(&format, "format", "text", "what to print on stdout for results: text (the summary) or json")
 	fs.BoolVar(&allowMixed, "allow-mixed-targets", false, "merge results of different target URLs (one load spread over several addresses)")
+	fs.BoolVar(&allowDup, "allow-duplicates", false, "merge a run given twice (same start, host, PID, segment, target and duration) anyway: its counts are added again, so every count of it doubles")
+	fs.BoolVar(&allowDisj, "allow-disjoint", false, "merge runs that were never all running at the same time anyway: the result adds them up as if they had run at once, a load nobody generated")
+	fs.Int64Var(&maxInput, "max-input-size", defaultMaxMergeInput, "refuse an input file larger than this many bytes (default 256 MiB), checked before it is read")
 	fs.SortFlags = false
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: wsload merge FILE... [flags]\n\nMerges the JSON results of runs that made one load together (segments of it, or\nwhole runs from several processes or machines) into one result, exactly: latency\nhistograms are added, counters summed, timelines aligned on wall-clock seconds.\nRefuses overlapping segments, different schemas and, unless allowed, different\ntargets. Given .hlog files instead, merges the interval logs.\n\n%s\nFlags:\n%s", mergeExamples, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: wsload merge FILE... [flags]\n\nMerges the JSON results of runs that made one load together (segments of it, or\nwhole runs from several processes or machines) into one result, exactly: latency\nhistograms are added, counters summed, timelines aligned on wall-clock seconds.\nRefuses overlapping segments, different schemas and, unless allowed, different\ntargets, the same run given twice (it would double every count) and runs that\nwere never all running at once (the sum would be a load nobody generated):\nthose two exit 2, and --allow-duplicates, --allow-disjoint override them.\nInputs above --max-input-size are refused before they are read. Given .hlog\nfiles instead, merges the interval logs.\n\n%s\nFlags:\n%s", mergeExamples, fs.FlagUsages())
 	}
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
@@ -50,6 +58,10 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 	files := fs.Args()
 	if len(files) == 0 {
 		fmt.Fprintf(stderr, "wsload merge: no files given; try: wsload merge seg1.json seg2.json -o all.json\n")
+		return exitUsage
+	}
+	if maxInput <= 0 {
+		fmt.Fprintf(stderr, "wsload merge: --max-input-size must be more than 0 bytes, got %d\n", maxInput)
 		return exitUsage
 	}
 	if format != "text" && format != "json" {
@@ -64,11 +76,11 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case hlogs == len(files):
-		if fs.Changed("format") || allowMixed {
-			fmt.Fprintf(stderr, "wsload merge: --format and --allow-mixed-targets apply to JSON results, not .hlog logs\n")
+		if fs.Changed("format") || allowMixed || allowDup || allowDisj {
+			fmt.Fprintf(stderr, "wsload merge: --format, --allow-mixed-targets, --allow-duplicates and --allow-disjoint apply to JSON results, not .hlog logs\n")
 			return exitUsage
 		}
-		return mergeHlogFiles(files, out, stdout, stderr)
+		return mergeHlogFiles(files, out, maxInput, stdout, stderr)
 	case hlogs > 0:
 		fmt.Fprintf(stderr, "wsload merge: %s mixes .hlog logs with JSON results; merge each kind on its own\n", strings.Join(files, " "))
 		return exitUsage
@@ -76,18 +88,30 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 
 	results := make([]*stats.Result, len(files))
 	for i, f := range files {
-		r, err := stats.ReadResultFile(f)
+		r, err := stats.ReadResultFileMax(f, maxInput)
 		if err != nil {
-			fmt.Fprintf(stderr, "wsload merge: %v\n  hint: give the JSON files written by 'wsload run -o FILE'\n", err)
+			fmt.Fprintf(stderr, "wsload merge: %v\n", err)
+			if errors.Is(err, stats.ErrTooLarge) {
+				fmt.Fprintf(stderr, "  hint: a result is a few MB; if this one is real, raise --max-input-size\n")
+			} else {
+				fmt.Fprintf(stderr, "  hint: give the JSON files written by 'wsload run -o FILE'\n")
+			}
 			return exitUsage
 		}
 		results[i] = r
 	}
-	merged, err := stats.MergeOptions{AllowMixedTargets: allowMixed, Names: files}.Merge(results...)
+	merged, err := stats.MergeOptions{AllowMixedTargets: allowMixed, AllowDuplicates: allowDup, AllowDisjoint: allowDisj, Names: files}.Merge(results...)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsload merge: refused: %v\n", err)
-		if errors.Is(err, stats.ErrMixedTargets) {
+		switch {
+		case errors.Is(err, stats.ErrMixedTargets):
 			fmt.Fprintf(stderr, "  hint: if these runs made one load through several addresses, add --allow-mixed-targets\n")
+		case errors.Is(err, stats.ErrDuplicate):
+			fmt.Fprintf(stderr, "  hint: give each run once; --allow-duplicates merges it again, doubling its counts\n")
+			return exitUsage
+		case errors.Is(err, stats.ErrDisjoint):
+			fmt.Fprintf(stderr, "  hint: merge runs that made one load together (started with --start-at); --allow-disjoint adds them up anyway\n")
+			return exitUsage
 		}
 		return exitRunFailed
 	}
@@ -111,15 +135,18 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 // mergeHlogFiles merges interval logs into out, or stdout without one.
-func mergeHlogFiles(files []string, out string, stdout, stderr io.Writer) int {
+func mergeHlogFiles(files []string, out string, maxInput int64, stdout, stderr io.Writer) int {
 	logs := make([]*stats.Hlog, len(files))
 	for i, name := range files {
-		f, err := os.Open(name)
+		f, r, err := stats.OpenInputMax(name, maxInput)
 		if err != nil {
 			fmt.Fprintf(stderr, "wsload merge: %v\n", err)
+			if errors.Is(err, stats.ErrTooLarge) {
+				fmt.Fprintf(stderr, "  hint: if this log is real, raise --max-input-size\n")
+			}
 			return exitUsage
 		}
-		logs[i], err = stats.ReadHlog(f)
+		logs[i], err = stats.ReadHlog(r)
 		f.Close()
 		if err != nil {
 			fmt.Fprintf(stderr, "wsload merge: %v (in %s)\n  hint: give the .hlog files written by 'wsload run --hlog FILE'\n", err, name)

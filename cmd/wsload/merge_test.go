@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,95 @@ func TestMergeCmdHlog(t *testing.T) {
 	_ = os.WriteFile(bad, []byte("1,2\n"), 0o644)
 	if code, _, stderr := runCommand(mergeCmd, paths[0], bad); code != exitUsage || !strings.Contains(stderr, "bad.hlog") {
 		t.Fatalf("a bad .hlog: exit %d, %s", code, stderr)
+	}
+}
+
+// TestMergeCmdRefusesDuplicatesAndDisjoint: the same whole run given twice,
+// and runs that never ran together, are refused with exit 2 and a hint
+// naming the override; the override merges them.
+func TestMergeCmdRefusesDuplicatesAndDisjoint(t *testing.T) {
+	dir := t.TempDir()
+	const target = "ws://127.0.0.1:8080/"
+	whole := writeTestResult(t, dir, "whole.json", target, stats.Segment{}, 3, 500)
+	again := filepath.Join(dir, "whole-copy.json")
+	later := filepath.Join(dir, "later.json")
+	r, err := stats.ReadResultFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stats.WriteJSONFile(again, r); err != nil {
+		t.Fatal(err)
+	}
+	r.Start = r.Start.Add(time.Hour)
+	if err := stats.WriteJSONFile(later, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"same run twice", []string{whole, again}, exitUsage, "", whole + " and " + again + " are the same run"},
+		{"same run twice hint", []string{whole, again}, exitUsage, "", "--allow-duplicates merges it again, doubling its counts"},
+		{"duplicates allowed", []string{whole, again, "--allow-duplicates"}, exitOK, "established 6", ""},
+		{"disjoint", []string{whole, later}, exitUsage, "", "the runs never ran at the same time: " + whole + " ended at"},
+		{"disjoint hint", []string{whole, later}, exitUsage, "", "--allow-disjoint adds them up anyway"},
+		{"disjoint allowed", []string{whole, later, "--allow-disjoint"}, exitOK, "established 6", ""},
+		{"help", []string{"--help"}, exitOK, "", "every count of it doubles"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCommand(mergeCmd, tc.args...)
+			if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
+				t.Fatalf("wsload merge %s: exit %d, want %d\nstdout (want %q):\n%s\nstderr (want %q):\n%s",
+					strings.Join(tc.args, " "), code, tc.code, tc.stdout, stdout, tc.stderr, stderr)
+			}
+		})
+	}
+}
+
+// TestMergeCmdMaxInputSize: an input above --max-input-size is refused from
+// its size, before it is read (the file here is sparse: reading it would
+// find only zero bytes), for results and logs alike.
+func TestMergeCmdMaxInputSize(t *testing.T) {
+	dir := t.TempDir()
+	s1 := writeTestResult(t, dir, "s1.json", "ws://127.0.0.1:8080/", stats.Segment{Index: 1, Count: 2}, 3, 500)
+	fi, err := os.Stat(s1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.json")
+	bigLog := filepath.Join(dir, "big.hlog")
+	for _, p := range []string{big, bigLog} {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(stats.DefaultMaxInput + 1); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	size := strconv.FormatInt(fi.Size(), 10)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"default limit", []string{s1, big}, exitUsage, big + " is 268435457 bytes: input larger than the limit of 268435456 bytes"},
+		{"hint", []string{s1, big}, exitUsage, "raise --max-input-size"},
+		{"log", []string{bigLog}, exitUsage, bigLog + " is 268435457 bytes"},
+		{"lower limit", []string{s1, "--max-input-size", strconv.FormatInt(fi.Size()-1, 10)}, exitUsage, "input larger than the limit"},
+		{"exact limit", []string{s1, "--max-input-size", size}, exitOK, ""},
+		{"zero", []string{s1, "--max-input-size", "0"}, exitUsage, "--max-input-size must be more than 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCommand(mergeCmd, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+				t.Fatalf("wsload merge %s: exit %d, want %d\nstdout:\n%s\nstderr (want %q):\n%s", strings.Join(tc.args, " "), code, tc.code, stdout, tc.stderr, stderr)
+			}
+		})
 	}
 }

@@ -60,6 +60,8 @@ type runOptions struct {
 
 	target string // --target: replaces a scenario's target (runscenario.go)
 
+	allowOutside bool // --allow-outside-files: a scenario may read files outside its directory
+
 	// A scenario run (runscenario.go): what produced it, for the result.
 	scenario *stats.Scenario
 }
@@ -75,6 +77,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs.IntVarP(&c.Connections, "connections", "c", engine.DefaultConnections, "concurrent connections to open and hold (with a scenario: its peak, scaling its connections phases)")
 	fs.DurationVarP(&c.Duration, "duration", "d", engine.DefaultDuration, "length of the whole run, ramp included (with a scenario: scales its phases)")
 	fs.StringVar(&o.target, "target", "", "with a scenario file: the target URL replacing the file's (ws:// or wss://)")
+	fs.BoolVar(&o.allowOutside, "allow-outside-files", false, allowOutsideHelp)
 	fs.Float64VarP(&c.Rate, "rate", "r", engine.DefaultRate, "messages per second PER CONNECTION, sent on schedule whether or not replies came (0 = hold connections idle)")
 	addEngineFlags(fs, c, &o.engineFlags)
 	fs.StringVarP(&o.out, "out", "o", "", "write the JSON result to FILE (atomically)")
@@ -126,6 +129,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.target != "" {
 		fmt.Fprintf(stderr, "wsload run: --target goes with a scenario file; give the URL as the argument: wsload run %s\n", o.target)
+		return exitUsage
+	}
+	if o.allowOutside {
+		fmt.Fprintf(stderr, "wsload run: --allow-outside-files goes with a scenario file: the echo flow reads no files\n")
 		return exitUsage
 	}
 	if code, handled := spread(&o, fs.Args(), args, stdout, stderr); handled {

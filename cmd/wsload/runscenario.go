@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/wsload/wsload/internal/termsafe"
 	"github.com/wsload/wsload/scenario"
 	"github.com/wsload/wsload/stats"
 )
@@ -46,6 +47,19 @@ func isScenarioArg(arg string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
+// allowOutsideHelp is the help of run's and check's --allow-outside-files.
+const allowOutsideHelp = "let a scenario read payload, data and capture files outside its own directory (absolute or ../ paths, symlinks leading out); without it such a file is an error, so a scenario from elsewhere cannot send this machine's files to its target"
+
+// noteOutsideFiles says on w which files outside its directory a scenario
+// read (with --allow-outside-files), so that the user sees what is sent.
+func noteOutsideFiles(w io.Writer, cmd, file string, plan *scenario.Plan) {
+	for _, f := range plan.Files {
+		if f.Outside && f.Kind != "tls.ca_file" {
+			fmt.Fprintf(w, "%s: %s reads %s (%s), outside its directory (--allow-outside-files)\n", cmd, file, termsafe.Escape(f.Path), f.Kind)
+		}
+	}
+}
+
 // echoOnlyFlags are run's flags that shape the echo flow; a scenario's flows
 // decide these themselves.
 var echoOnlyFlags = map[string]string{
@@ -71,7 +85,7 @@ func runScenario(o *runOptions, fs *pflag.FlagSet, file string, args []string, s
 			return exitUsage
 		}
 	}
-	plan, err := scenario.Load(file)
+	plan, err := scenario.LoadWith(file, scenario.Options{AllowOutsideFiles: o.allowOutside})
 	if err != nil {
 		var list scenario.ErrorList
 		if errors.As(err, &list) {
@@ -83,6 +97,9 @@ func runScenario(o *runOptions, fs *pflag.FlagSet, file string, args []string, s
 			fmt.Fprintf(stderr, "wsload run: %v\n  hint: give a scenario file (e.g. scripts/scenarios/echo.yaml) or a ws:// URL\n", err)
 		}
 		return exitUsage
+	}
+	if o.spread.worker == "" {
+		noteOutsideFiles(stderr, "wsload run", file, plan)
 	}
 	ov := scenario.Overrides{Target: o.target}
 	if fs.Changed("connections") {
