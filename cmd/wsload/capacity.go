@@ -96,6 +96,9 @@ func capacityCmd(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 1 {
 		return usageErr("want one target URL, got %d arguments (start a target with 'wsload serve' if you need one)", fs.NArg())
 	}
+	if err := checkTarget(fs.Arg(0)); err != nil {
+		return usageErr("%v", err)
+	}
 	if o.format != "text" && o.format != "json" {
 		return usageErr("--format must be text or json, got %q", o.format)
 	}

@@ -135,6 +135,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wsload run: --allow-outside-files goes with a scenario file: the echo flow reads no files\n")
 		return exitUsage
 	}
+	for _, target := range fs.Args() {
+		if err := checkTarget(target); err != nil {
+			fmt.Fprintf(stderr, "wsload run: %v\n", err)
+			return exitUsage
+		}
+	}
 	if code, handled := spread(&o, fs.Args(), args, stdout, stderr); handled {
 		return code
 	}
