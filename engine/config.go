@@ -278,18 +278,19 @@ func (c Config) Stats() stats.Config {
 		src[i] = ip.String()
 	}
 	return stats.Config{
-		Connections:       c.Connections,
-		ConnectRate:       c.ConnectRate,
-		Rate:              c.Rate,
-		Size:              c.Size,
-		Binary:            c.Binary,
-		DurationS:         c.Duration.Seconds(),
-		SourceIPs:         src,
-		Headers:           stats.RedactHeaders(c.Header),
-		Subprotocols:      c.Subprotocols,
-		HandshakeTimeoutS: c.HandshakeTimeout.Seconds(),
-		ReplyTimeoutS:     c.ReplyTimeout.Seconds(),
-		Pollers:           c.Pollers,
-		BackendFrom:       c.BackendFrom.String(),
+		Connections:          c.Connections,
+		ConnectRate:          c.ConnectRate,
+		Rate:                 c.Rate,
+		Size:                 c.Size,
+		Binary:               c.Binary,
+		DurationS:            c.Duration.Seconds(),
+		SourceIPs:            src,
+		Headers:              stats.RedactHeaders(c.Header),
+		Subprotocols:         c.Subprotocols,
+		HandshakeTimeoutS:    c.HandshakeTimeout.Seconds(),
+		HandshakeConcurrency: c.HandshakeConcurrency,
+		ReplyTimeoutS:        c.ReplyTimeout.Seconds(),
+		Pollers:              c.Pollers,
+		BackendFrom:          c.BackendFrom.String(),
 	}
 }
