@@ -346,3 +346,40 @@ flows:
 		t.Fatalf("handshake wait %+v: want the 3 dialed connections", w)
 	}
 }
+
+// TestConnectRateNotMetIsWarned: 40 connections asked at 100/s (a 0.39 s
+// ramp) with 2 handshake slots, against a target that lets handshakes
+// through 2 at a time, each pair 100 ms after it is complete: connection i
+// cannot be dialed before pair i/2 - 1 is through, at least (i/2)·100 ms
+// after the start, so the last waits at least 1.9 s - 0.39 s for its slot.
+// The handshake_wait histogram must show that wait (the handshake
+// histogram does not: it starts at the dial), and the result must warn
+// that the connect rate was not met and why.
+func TestConnectRateNotMetIsWarned(t *testing.T) {
+	const n, slots, rate = 40, 2, 100.0
+	const delay = 100 * time.Millisecond
+	g := startGatedServer(t, false, slots, n, delay)
+	r, eng := runEcho(t, Config{URL: g.URL, Connections: n, ConnectRate: rate, HandshakeConcurrency: slots, Rate: 0},
+		echoWait{until: allUp(n, 0)})
+	checkBuckets(t, r)
+	if waves, maxHeld, broken := g.report(); broken || len(waves) != n/slots || maxHeld != slots {
+		t.Fatalf("waves %v, most held at once %d, gate gave up %v", waves, maxHeld, broken)
+	}
+	least := (n/slots-1)*delay - time.Duration(float64(n-1)/rate*float64(time.Second))
+	w := r.Latency.HandshakeWait
+	if w == nil || w.Count != n || w.MaxUS < least.Microseconds() {
+		t.Fatalf("handshake wait %+v: want %d samples, max at least %v", w, n, least)
+	}
+	r.Config = eng.Config().Stats()
+	var warned string
+	for _, s := range r.Diagnose() {
+		if strings.HasPrefix(s, "the connect rate was not met: asked 100/s (40 connections in 0.39s)") &&
+			strings.Contains(s, "one of the 2 handshake slots") {
+			warned = s
+		}
+	}
+	if warned == "" {
+		t.Fatalf("no connect-rate warning in %q", r.Diagnose())
+	}
+	t.Log(warned)
+}
