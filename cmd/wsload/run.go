@@ -288,6 +288,9 @@ func finish(interrupted bool, code int, o *runOptions, res *stats.Result, sample
 	}
 	if res.Connections.Established == 0 {
 		code = exitRunFailed
+	} else if c, want := res.Connections, int64(res.Config.Connections); res.Config.Scenario == nil && c.PeakOpen < want && !interrupted {
+		code = exitRunFailed // asked for more than were ever open at once: CI must notice
+		fmt.Fprintf(stderr, "wsload run: only %d of %d connections were open at once: exit %d\n", c.PeakOpen, want, exitRunFailed)
 	}
 	if interrupted {
 		code = exitInterrupted
