@@ -139,7 +139,7 @@ func (e *Engine) dial(ctx context.Context, c *conn, d *net.Dialer) {
 	raw, err := d.DialContext(dctx, "tcp", e.addr)
 	if err != nil {
 		reason := classifyDialError(err)
-		if ctx.Err() != nil { // the run ended or was interrupted mid-connect
+		if runOver(ctx) { // the run ended or was interrupted mid-connect
 			reason = "unfinished"
 		}
 		c.failDial(reason, err)
@@ -154,7 +154,7 @@ func (e *Engine) dial(ctx context.Context, c *conn, d *net.Dialer) {
 			_ = raw.Close()
 			reason := "tls"
 			switch {
-			case ctx.Err() != nil: // the run ended or was interrupted mid-handshake, as for TCP above
+			case runOver(ctx): // the run ended or was interrupted mid-handshake, as for TCP above
 				reason = "unfinished"
 			case isTimeout(err):
 				reason = "timeout"
@@ -180,6 +180,18 @@ func (e *Engine) dial(ctx context.Context, c *conn, d *net.Dialer) {
 		return
 	}
 	c.sendUpgrade()
+}
+
+// runOver reports whether the run's context is done or past its deadline.
+// A dial fails with "i/o timeout" at the run's deadline from the dialer's
+// own timer, which can fire before the context's: that is the run's end,
+// not the handshake timeout.
+func runOver(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // classifyDialError maps a connect error to a stable reason.

@@ -91,6 +91,22 @@ func TestNeverAcceptedConnectionsAreCounted(t *testing.T) {
 	}
 }
 
+// TestNeverAcceptedAtDeadline: the same target, the run ending by its own
+// duration: a connect cut by the run's deadline is "unfinished" even when
+// the dialer's own timer (set to the same deadline) fires before the
+// context's, which made it an "i/o timeout" now and then.
+func TestNeverAcceptedAtDeadline(t *testing.T) {
+	url := stuckListener(t)
+	for range 3 {
+		r, _ := runEcho(t, Config{URL: url, Connections: 20, Rate: 0, Duration: time.Second}, echoWait{})
+		checkBuckets(t, r)
+		c := r.Connections
+		if c.Requested != 20 || c.Attempted == 0 || r.Errors["unfinished"] != c.Attempted || len(r.Errors) != 1 {
+			t.Fatalf("want every attempted connect unfinished: %+v errors %v", c, r.Errors)
+		}
+	}
+}
+
 // gatedServer is a WebSocket target that lets handshakes through in waves:
 // it accepts connections and holds each (before TLS, for wss, and before
 // reading the upgrade request) until `size` of them are waiting, or all the
