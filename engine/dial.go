@@ -29,10 +29,12 @@ func (e *Engine) ramp(ctx context.Context) {
 	defer dialing.Wait()
 	dialers := e.netDialers()
 	e.dialSh.ConnRequested(e.cfg.Connections)
+	e.gate.left.Store(int64(e.cfg.Connections))
 	i := 0
 	defer func() {
 		if n := e.cfg.Connections - i; n > 0 {
 			e.dialSh.ConnNotStarted(n)
+			e.rampSettled(n) // the ramp gave up (fd_limit) or the run ended: no more to wait for
 		}
 	}()
 

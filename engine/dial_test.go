@@ -122,6 +122,9 @@ type gatedServer struct {
 	delay       time.Duration
 	fillTimeout time.Duration
 	tlsCfg      *tls.Config
+	// after, when set, runs the connection once its upgrade is answered;
+	// by default the connection is held until the client sends anything.
+	after func(c net.Conn, rd *bufio.Reader)
 
 	mu      sync.Mutex
 	held    []chan struct{}
@@ -132,13 +135,13 @@ type gatedServer struct {
 	armed   *time.Timer
 }
 
-func startGatedServer(t *testing.T, wss bool, size, n int, delay time.Duration) *gatedServer {
+func startGatedServer(t *testing.T, wss bool, size, n int, delay time.Duration, after func(net.Conn, *bufio.Reader)) *gatedServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gatedServer{size: size, n: n, delay: delay, fillTimeout: 30 * time.Second}
+	g := &gatedServer{size: size, n: n, delay: delay, fillTimeout: 30 * time.Second, after: after}
 	scheme := "ws"
 	if wss {
 		hs := httptest.NewTLSServer(http.NotFoundHandler()) // for its certificate
@@ -231,6 +234,10 @@ func (g *gatedServer) serve(c net.Conn) {
 	}
 	fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
 		wsproto.AcceptKey(req.Header.Get("Sec-WebSocket-Key")))
+	if g.after != nil {
+		g.after(c, rd)
+		return
+	}
 	// Hold the connection until the client sends anything (its close frame
 	// at the end of the run) or goes away; then drop it.
 	_, _ = rd.ReadByte()
@@ -255,7 +262,7 @@ func TestHandshakeConcurrencyWaves(t *testing.T) {
 	for _, wss := range []bool{false, true} {
 		name := map[bool]string{false: "ws", true: "wss"}[wss]
 		t.Run(name, func(t *testing.T) {
-			g := startGatedServer(t, wss, slots, n, delay)
+			g := startGatedServer(t, wss, slots, n, delay, nil)
 			r, eng := runEcho(t, Config{URL: g.URL, Connections: n, HandshakeConcurrency: slots, Rate: 0, InsecureTLS: true},
 				echoWait{until: allUp(n, 0)})
 			checkBuckets(t, r)
@@ -374,7 +381,7 @@ flows:
 func TestConnectRateNotMetIsWarned(t *testing.T) {
 	const n, slots, rate = 40, 2, 100.0
 	const delay = 100 * time.Millisecond
-	g := startGatedServer(t, false, slots, n, delay)
+	g := startGatedServer(t, false, slots, n, delay, nil)
 	r, eng := runEcho(t, Config{URL: g.URL, Connections: n, ConnectRate: rate, HandshakeConcurrency: slots, Rate: 0},
 		echoWait{until: allUp(n, 0)})
 	checkBuckets(t, r)
@@ -398,4 +405,79 @@ func TestConnectRateNotMetIsWarned(t *testing.T) {
 		t.Fatalf("no connect-rate warning in %q", r.Diagnose())
 	}
 	t.Log(warned)
+}
+
+// echoGatedServer is a gatedServer whose connections echo every data frame
+// after the upgrade and answer the close; it records when it answered its
+// last upgrade and when the first data frame arrived.
+type echoGatedServer struct {
+	*gatedServer
+	mu        sync.Mutex
+	answered  int
+	lastUp    time.Time
+	firstData time.Time
+}
+
+func startEchoGatedServer(t *testing.T, size, n int, delay time.Duration) *echoGatedServer {
+	t.Helper()
+	eg := &echoGatedServer{}
+	eg.gatedServer = startGatedServer(t, false, size, n, delay, eg.session)
+	return eg
+}
+
+func (eg *echoGatedServer) session(c net.Conn, rd *bufio.Reader) {
+	eg.mu.Lock()
+	eg.answered++
+	if eg.answered == eg.n {
+		eg.lastUp = time.Now()
+	}
+	eg.mu.Unlock()
+	for {
+		op, p, err := readFrame(rd)
+		if err != nil {
+			return
+		}
+		if op == 8 { // close: answer and drop
+			_, _ = c.Write([]byte{0x88, 0})
+			return
+		}
+		eg.mu.Lock()
+		if eg.firstData.IsZero() {
+			eg.firstData = time.Now()
+		}
+		eg.mu.Unlock()
+		hdr := []byte{0x80 | op, byte(len(p))}
+		if len(p) >= 126 {
+			hdr = []byte{0x80 | op, 126, byte(len(p) >> 8), byte(len(p))}
+		}
+		if _, err := c.Write(append(hdr, p...)); err != nil {
+			return
+		}
+	}
+}
+
+// TestSendAfterRamp: with SendAfterRamp, no message reaches the target
+// before it has answered the last of the 30 upgrades (three waves, 200 ms
+// apart), and then every connection sends on schedule: all replies come
+// back and are measured.
+func TestSendAfterRamp(t *testing.T) {
+	const n = 30
+	eg := startEchoGatedServer(t, 10, n, 200*time.Millisecond)
+	r, _ := runEcho(t, Config{URL: eg.URL, Connections: n, HandshakeConcurrency: 10, Rate: 20, SendAfterRamp: true},
+		echoWait{until: allUp(n, 10*n)})
+	checkBuckets(t, r)
+	eg.mu.Lock()
+	lastUp, firstData := eg.lastUp, eg.firstData
+	eg.mu.Unlock()
+	if lastUp.IsZero() || firstData.IsZero() || firstData.Before(lastUp) {
+		t.Fatalf("first message at %v, last upgrade answered at %v: messages flowed during the ramp", firstData, lastUp)
+	}
+	m := r.Messages
+	if m.Received < 10*n || r.Latency.RTT.Count != m.Received || m.TimedOut != 0 || len(r.Errors) != 0 {
+		t.Fatalf("messages %+v rtt count %d errors %v", m, r.Latency.RTT.Count, r.Errors)
+	}
+	// Every connection took part, not only the last wave's.
+	if m.Sent < n {
+		t.Fatalf("only %d messages sent by %d connections", m.Sent, n)
+	}
 }

@@ -88,6 +88,7 @@ type Engine struct {
 	fdLimit  atomic.Bool   // an EMFILE was seen: stop dialing
 	estab    atomic.Int64  // connections established so far
 	rampNS   atomic.Int64  // when the last requested connection was established
+	gate     rampGate      // Config.SendAfterRamp (afterramp.go)
 
 	samples sync.Map // reason → first error text seen, for the report
 

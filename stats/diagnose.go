@@ -58,6 +58,9 @@ func (r *Result) Diagnose() []string {
 	if s := r.rampWarning(); s != "" {
 		w = append(w, s)
 	}
+	if s := r.starvedWarning(); s != "" {
+		w = append(w, s)
+	}
 	if m.TimedOut > 0 {
 		s := fmt.Sprintf("%d replies timed out (%s of %d sent)", m.TimedOut, pct(m.TimedOut, m.Sent), m.Sent)
 		if t := r.Config.ReplyTimeoutS; t > 0 {
@@ -135,6 +138,27 @@ func (r *Result) rampWarning() string {
 			return ""
 		}
 		return fmt.Sprintf("the scenario's connections were dialed up to %s after its phases asked for them: %s", FormatUS(wait.MaxUS), why)
+	}
+	return ""
+}
+
+// starvedWarning says when handshakes timed out while the run's own
+// messages were flowing (a timeline second with both failures and sends):
+// the open connections may have starved the ramp. Echo runs without
+// --send-after-ramp only, the ones the flag can help.
+func (r *Result) starvedWarning() string {
+	n := r.Connections.FailedByReason["timeout"]
+	if n == 0 || r.Config.Scenario != nil || r.Config.SendAfterRamp {
+		return ""
+	}
+	for _, p := range r.Timeline {
+		if p.Failed > 0 && p.Sent > 0 {
+			plural := "s"
+			if n == 1 {
+				plural = ""
+			}
+			return fmt.Sprintf("%d handshake%s timed out while messages were flowing: the connections already open may have starved the rest of the ramp (the target served their messages before the upgrades); --send-after-ramp starts messages once every connection is up or has failed", n, plural)
+		}
 	}
 	return ""
 }

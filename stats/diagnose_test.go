@@ -92,6 +92,27 @@ func TestDiagnose(t *testing.T) {
 			r.Config.Scenario = &Scenario{}
 			r.Latency.HandshakeWait = &Latency{Count: 10, P50US: 1000, MaxUS: 400_000}
 		}, []string{"the scenario's connections were dialed up to 400ms after its phases asked for them: they queued for a handshake slot while earlier handshakes were in flight (handshake p99 0µs, wait p50 1.00ms, max 400ms)"}},
+		{"handshakes timed out while messages flowed", func(r *Result) {
+			r.Connections.Failed, r.Connections.FailedByReason = 3, map[string]int64{"timeout": 3}
+			r.Connections.PeakOpen = 97
+			r.Config.Connections = 97
+			r.Timeline = []Point{{Established: 50, Sent: 0}, {Established: 47, Failed: 3, Sent: 500}}
+		}, []string{
+			"3 of 100 connection attempts failed (3.0%): timeout 3",
+			"3 handshakes timed out while messages were flowing: the connections already open may have starved the rest of the ramp (the target served their messages before the upgrades); --send-after-ramp starts messages once every connection is up or has failed",
+		}},
+		{"handshake timeouts before any message: not starved", func(r *Result) {
+			r.Connections.Failed, r.Connections.FailedByReason = 3, map[string]int64{"timeout": 3}
+			r.Config.Connections = 97
+			r.Connections.PeakOpen = 97
+			r.Timeline = []Point{{Established: 97, Failed: 3}, {Sent: 500}}
+		}, []string{"3 of 100 connection attempts failed (3.0%): timeout 3"}},
+		{"send after ramp: no hint", func(r *Result) {
+			r.Connections.Failed, r.Connections.FailedByReason = 3, map[string]int64{"timeout": 3}
+			r.Config.Connections, r.Config.SendAfterRamp = 97, true
+			r.Connections.PeakOpen = 97
+			r.Timeline = []Point{{Established: 47, Failed: 3, Sent: 500}}
+		}, []string{"3 of 100 connection attempts failed (3.0%): timeout 3"}},
 		{"several at once, in order", func(r *Result) {
 			r.Connections.Failed = 1
 			r.Connections.FailedByReason = map[string]int64{"timeout": 1}

@@ -73,9 +73,12 @@ type Config struct {
 	HandshakeTimeoutS float64           `json:"handshake_timeout_s"`
 	// HandshakeConcurrency is the most handshakes that were allowed in
 	// flight at once (--handshake-concurrency); 0 in older results.
-	HandshakeConcurrency int     `json:"handshake_concurrency,omitempty"`
-	ReplyTimeoutS        float64 `json:"reply_timeout_s"`
-	Pollers              int     `json:"pollers"`
+	HandshakeConcurrency int `json:"handshake_concurrency,omitempty"`
+	// SendAfterRamp is true when messages started only once the ramp was
+	// over (--send-after-ramp).
+	SendAfterRamp bool    `json:"send_after_ramp,omitempty"`
+	ReplyTimeoutS float64 `json:"reply_timeout_s"`
+	Pollers       int     `json:"pollers"`
 	// Segment says which equal share of a larger load this run generated
 	// (--segment 2/4); zero, and omitted from JSON, when the run was not
 	// segmented.

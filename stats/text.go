@@ -212,6 +212,9 @@ func describeConfig(c Config) string {
 	}
 	if c.Rate > 0 {
 		parts = append(parts, fmt.Sprintf("%g msg/s per connection of %d B %s", c.Rate, c.Size, kind))
+		if c.SendAfterRamp {
+			parts = append(parts, "starting once the ramp was over")
+		}
 	} else {
 		parts = append(parts, "no scheduled messages")
 	}
