@@ -185,4 +185,5 @@ func (c *conn) recClosed(code int) {
 func (c *conn) recFailed(sh *stats.Shard, reason string) {
 	sh.ConnFailed(reason)
 	sh.BackendFailed(c.bk, reason)
+	c.e.rampSettled(1)
 }

@@ -61,6 +61,12 @@ type Config struct {
 	// waiting for the 101), whatever the connect rate.
 	HandshakeConcurrency int
 
+	// SendAfterRamp holds every message back until the ramp is over: every
+	// requested connection established or failed (or the ramp stopped at
+	// fd_limit). From then on the schedule is the open model as usual. Echo
+	// runs only (a scenario's phases say when its flows start).
+	SendAfterRamp bool
+
 	Duration time.Duration // whole run, ramp included; the run stops by itself
 
 	// Rate is messages per second per connection (open model: sends follow the
@@ -168,6 +174,9 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
 		return nil, fmt.Errorf("engine: message rate must be a finite number, 0 or more, got %v", c.Rate)
+	}
+	if c.SendAfterRamp && c.Plan != nil {
+		return nil, errors.New("engine: send after ramp applies to echo runs; a scenario's phases and flows say when messages start")
 	}
 	if c.Pollers < 0 || c.Pollers > MaxPollers {
 		return nil, fmt.Errorf("engine: pollers must be between 0 (one per CPU) and %d, got %d", MaxPollers, c.Pollers)
@@ -326,5 +335,6 @@ func (c Config) Stats() stats.Config {
 		Compression:          c.Compression,
 		Origin:               c.Origin,
 		MaxWriteBuffer:       c.MaxWriteBuffer,
+		SendAfterRamp:        c.SendAfterRamp,
 	}
 }

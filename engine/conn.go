@@ -315,9 +315,10 @@ func (c *conn) established() {
 		c.fl.opened(now)
 		return
 	}
-	if e.period > 0 {
+	if e.period > 0 && !e.holdSends(c) {
 		e.senders[e.local(c.id)%len(e.senders)].add(c, e.firstSlot(c.id))
 	}
+	e.rampSettled(1)
 }
 
 // firstSlot is connection id's first send time at or after now on the send

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"net"
 	"sync"
 	"time"
 
@@ -36,34 +37,54 @@ const controlTick = 10 * time.Millisecond
 // maxRefillBackoff caps the backoff's doublings: controlTick << 7 ≈ 1.3 s.
 const maxRefillBackoff = 7
 
-// dialQueue hands connections to the dialer goroutines in order, without
-// blocking whoever queues (the controller, or a flow's timer asking for a
-// reconnect).
+// dialQueue hands connections to the dispatcher in order, without blocking
+// whoever queues (the controller, or a flow's timer asking for a reconnect).
+// Every push is a requested connection (stats Interval.Requested); once the
+// run's dialing is over (close), a push is counted as not started at once.
 type dialQueue struct {
-	mu    sync.Mutex
-	q     []*conn
-	ready chan struct{} // capacity 1: "q may not be empty"
+	e      *Engine
+	mu     sync.Mutex
+	q      []queued
+	closed bool
+	ready  chan struct{} // capacity 1: "q may not be empty"
 }
 
-func newDialQueue() *dialQueue { return &dialQueue{ready: make(chan struct{}, 1)} }
+// queued is a connection waiting to be dialed since due (ns since
+// Engine.base).
+type queued struct {
+	c   *conn
+	due int64
+}
 
-func (d *dialQueue) push(c *conn) {
+func newDialQueue(e *Engine) *dialQueue { return &dialQueue{e: e, ready: make(chan struct{}, 1)} }
+
+// push queues c; false when the run's dialing is over and c will never be
+// dialed (it is counted as requested and not started).
+func (d *dialQueue) push(c *conn) bool {
+	d.e.dialSh.ConnRequested(1)
 	d.mu.Lock()
-	d.q = append(d.q, c)
+	if d.closed {
+		d.mu.Unlock()
+		d.e.dialSh.ConnNotStarted(1)
+		return false
+	}
+	d.q = append(d.q, queued{c, d.e.now()})
 	d.mu.Unlock()
 	select {
 	case d.ready <- struct{}{}:
 	default:
 	}
+	return true
 }
 
-// pop waits for the next connection; false when ctx is done.
-func (d *dialQueue) pop(ctx context.Context) (*conn, bool) {
+// pop waits for the next connection and when it was queued; false when ctx
+// is done.
+func (d *dialQueue) pop(ctx context.Context) (*conn, int64, bool) {
 	for {
 		d.mu.Lock()
 		if len(d.q) > 0 {
-			c := d.q[0]
-			d.q[0] = nil
+			q := d.q[0]
+			d.q[0] = queued{}
 			d.q = d.q[1:]
 			more := len(d.q) > 0
 			d.mu.Unlock()
@@ -73,51 +94,47 @@ func (d *dialQueue) pop(ctx context.Context) (*conn, bool) {
 				default:
 				}
 			}
-			return c, true
+			return q.c, q.due, true
 		}
 		d.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return nil, false
+			return nil, 0, false
 		case <-d.ready:
 		}
 	}
 }
 
+// close ends the queue: it returns how many connections were still queued,
+// and later pushes are refused.
+func (d *dialQueue) close() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	n := len(d.q)
+	d.q = nil
+	return n
+}
+
 // control runs the plan's phases until ctx is done, then waits for its
-// dialers.
+// dials. One dispatcher hands the queued connections, in order, to a
+// goroutine each once a handshake slot is free, so the slots alone bound the
+// handshakes in flight (see ramp). A connection still queued at the end is
+// counted as not started.
 func (e *Engine) control(ctx context.Context) {
-	var wg sync.WaitGroup
-	dialers := e.netDialers()
-	for w := 0; w < e.dialWorkers(); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c, ok := e.dq.pop(ctx)
-				if !ok {
-					return
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case e.sem <- struct{}{}:
-				}
-				if e.fdLimit.Load() {
-					c.mu.Lock()
-					if c.fl.wait == waitDial || c.fl.wait == waitStart {
-						c.fl.done = true
-						c.fl.leave()
-					}
-					c.mu.Unlock()
-					<-e.sem
-					continue
-				}
-				e.dial(ctx, c, dialers[e.local(c.id)%len(dialers)])
-			}
-		}()
-	}
-	defer wg.Wait()
+	var dialing sync.WaitGroup
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		e.dispatch(ctx, &dialing)
+	}()
+	defer func() {
+		<-dispatched
+		dialing.Wait()
+		if n := e.dq.close(); n > 0 {
+			e.dialSh.ConnNotStarted(n)
+		}
+	}()
 
 	t := time.NewTicker(controlTick)
 	defer t.Stop()
@@ -201,6 +218,40 @@ func (e *Engine) open(arrival bool) {
 	e.conns = append(e.conns, c)
 	e.mu.Unlock()
 	e.dq.push(c)
+}
+
+// dispatch dials the queued connections until ctx is done.
+func (e *Engine) dispatch(ctx context.Context, dialing *sync.WaitGroup) {
+	dialers := e.netDialers()
+	for {
+		c, due, ok := e.dq.pop(ctx)
+		if !ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			e.dialSh.ConnNotStarted(1)
+			return
+		case e.sem <- struct{}{}:
+		}
+		if e.fdLimit.Load() || ctx.Err() != nil {
+			c.mu.Lock()
+			if c.fl.wait == waitDial || c.fl.wait == waitStart {
+				c.fl.done = true
+				c.fl.leave()
+			}
+			c.mu.Unlock()
+			<-e.sem
+			e.dialSh.ConnNotStarted(1)
+			continue
+		}
+		e.dialSh.HandshakeWaited(time.Duration(e.now() - due))
+		dialing.Add(1)
+		go func(d *net.Dialer) {
+			defer dialing.Done()
+			e.dial(ctx, c, d)
+		}(dialers[e.local(c.id)%len(dialers)])
+	}
 }
 
 // retire closes the n newest logical connections (a ramp down).

@@ -2,62 +2,48 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
-	"crypto/tls"
 	"github.com/lesismal/nbio"
 
 	"github.com/wsload/wsload/engine/wsproto"
 )
 
-// dialWorkers bounds the goroutines doing blocking connects and TLS
-// handshakes. The wait for the 101 needs no goroutine, so a few workers keep
-// HandshakeConcurrency handshakes in flight.
-func (e *Engine) dialWorkers() int {
-	n := min(e.cfg.HandshakeConcurrency, max(8, 4*e.cfg.Pollers))
-	if e.plan != nil {
-		return n // a plan's Connections is an estimate; churn and reconnects dial more
-	}
-	return min(n, e.cfg.Connections)
-}
-
 // ramp opens the connections: connection i is due at i/ConnectRate after
-// the start (all at once when the rate is 0), and waits for a handshake slot.
+// the start (all at once when the rate is 0), waits for a handshake slot,
+// and is then dialed in a goroutine of its own, so the slots alone
+// (Config.HandshakeConcurrency) bound the handshakes in flight, their
+// blocking parts (TCP connect, TLS) included. Every requested connection is
+// either dialed (counted as attempted) or, when the run ends or the ramp
+// stops at fd_limit first, counted as not started.
 func (e *Engine) ramp(ctx context.Context) {
-	jobs := make(chan int)
-	done := make(chan struct{})
-	workers := e.dialWorkers()
+	var dialing sync.WaitGroup
+	defer dialing.Wait()
 	dialers := e.netDialers()
-	for w := 0; w < workers; w++ {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			for i := range jobs {
-				c := newConn(e, i)
-				e.mu.Lock()
-				e.conns[i] = c
-				e.mu.Unlock()
-				e.dial(ctx, c, dialers[i%len(dialers)])
-			}
-		}()
-	}
+	e.dialSh.ConnRequested(e.cfg.Connections)
+	e.gate.left.Store(int64(e.cfg.Connections))
+	i := 0
 	defer func() {
-		close(jobs)
-		for w := 0; w < workers; w++ {
-			<-done
+		if n := e.cfg.Connections - i; n > 0 {
+			e.dialSh.ConnNotStarted(n)
+			e.rampSettled(n) // the ramp gave up (fd_limit) or the run ended: no more to wait for
 		}
 	}()
 
 	var timer *time.Timer
-	for i := 0; i < e.cfg.Connections; i++ {
+	for ; i < e.cfg.Connections; i++ {
+		var due int64
 		if e.cfg.ConnectRate > 0 {
-			due := e.base.Add(time.Duration(float64(i) / e.cfg.ConnectRate * float64(time.Second)))
-			if wait := time.Until(due); wait > 0 {
+			due = int64(float64(i) / e.cfg.ConnectRate * float64(time.Second))
+			if wait := time.Duration(due - e.now()); wait > 0 {
 				if timer == nil {
 					timer = time.NewTimer(wait)
 				} else {
@@ -75,16 +61,20 @@ func (e *Engine) ramp(ctx context.Context) {
 			return
 		case e.sem <- struct{}{}:
 		}
-		if e.fdLimit.Load() {
+		if e.fdLimit.Load() || ctx.Err() != nil {
 			<-e.sem
 			return
 		}
-		select {
-		case <-ctx.Done():
-			<-e.sem
-			return
-		case jobs <- i:
-		}
+		e.dialSh.HandshakeWaited(time.Duration(e.now() - due))
+		c := newConn(e, i)
+		e.mu.Lock()
+		e.conns[i] = c
+		e.mu.Unlock()
+		dialing.Add(1)
+		go func(d *net.Dialer) {
+			defer dialing.Done()
+			e.dial(ctx, c, d)
+		}(dialers[i%len(dialers)])
 	}
 }
 
@@ -134,8 +124,9 @@ func (e *Engine) dial(ctx context.Context, c *conn, d *net.Dialer) {
 	c.mu.Lock()
 	if c.state != stDialing || c.fl != nil && c.fl.done {
 		if c.state == stDialing {
-			c.state = stClosed // never dialed: nothing to record
+			c.state = stClosed
 		}
+		e.dialSh.ConnNotStarted(1) // requested, never dialed
 		c.mu.Unlock()
 		<-e.sem
 		return
@@ -150,7 +141,7 @@ func (e *Engine) dial(ctx context.Context, c *conn, d *net.Dialer) {
 	raw, err := d.DialContext(dctx, "tcp", e.addr)
 	if err != nil {
 		reason := classifyDialError(err)
-		if ctx.Err() != nil { // the run ended or was interrupted mid-connect
+		if runOver(ctx) { // the run ended or was interrupted mid-connect
 			reason = "unfinished"
 		}
 		c.failDial(reason, err)
@@ -164,7 +155,10 @@ func (e *Engine) dial(ctx context.Context, c *conn, d *net.Dialer) {
 		if err := tc.HandshakeContext(dctx); err != nil {
 			_ = raw.Close()
 			reason := "tls"
-			if isTimeout(err) {
+			switch {
+			case runOver(ctx): // the run ended or was interrupted mid-handshake, as for TCP above
+				reason = "unfinished"
+			case isTimeout(err):
 				reason = "timeout"
 			}
 			c.failDial(reason, err)
@@ -188,6 +182,18 @@ func (e *Engine) dial(ctx context.Context, c *conn, d *net.Dialer) {
 		return
 	}
 	c.sendUpgrade()
+}
+
+// runOver reports whether the run's context is done or past its deadline.
+// A dial fails with "i/o timeout" at the run's deadline from the dialer's
+// own timer, which can fire before the context's: that is the run's end,
+// not the handshake timeout.
+func runOver(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // classifyDialError maps a connect error to a stable reason.

@@ -18,11 +18,12 @@
 // start/stop lines off stdout.
 //
 // Design, in the order a connection meets it:
-//   - A pacer hands out connection numbers at cfg.ConnectRate; a small pool of
-//     dialer goroutines does the blocking parts (TCP connect from the chosen
-//     source address, TLS), writes the upgrade request and hands the socket to
-//     nbio. At most cfg.HandshakeConcurrency handshakes are in flight, the
-//     wait for the 101 included; each has its own timer.
+//   - A pacer hands out connection numbers at cfg.ConnectRate; each waits for
+//     one of cfg.HandshakeConcurrency handshake slots, then a goroutine of its
+//     own does the blocking parts (TCP connect from the chosen source
+//     address, TLS), writes the upgrade request and hands the socket to nbio.
+//     At most cfg.HandshakeConcurrency handshakes are in flight, the wait for
+//     the 101 included, and nothing else caps them; each has its own timer.
 //   - nbio's pollers read; the connection parses the 101 and then frames
 //     itself (package wsproto), on the poller goroutine, with no copy when a
 //     frame arrives whole.
@@ -98,6 +99,7 @@ type Engine struct {
 	fdLimit  atomic.Bool   // an EMFILE was seen: stop dialing
 	estab    atomic.Int64  // connections established so far
 	rampNS   atomic.Int64  // when the last requested connection was established
+	gate     rampGate      // Config.SendAfterRamp (afterramp.go)
 
 	samples sync.Map // reason → first error text seen, for the report
 
@@ -271,7 +273,7 @@ func (e *Engine) Run(ctx context.Context, sinks ...func(iv *stats.Interval)) (*s
 	if e.plan == nil {
 		e.conns = make([]*conn, e.cfg.Connections)
 	} else {
-		e.dq = newDialQueue()
+		e.dq = newDialQueue(e)
 	}
 	e.sem = make(chan struct{}, e.cfg.HandshakeConcurrency)
 	e.dialSh = e.rec.Shard(e.cfg.Pollers + numSenders(e.cfg.Pollers))

@@ -713,7 +713,11 @@ func (f *flowState) redial() {
 	c := f.c
 	c.resetForDial()
 	f.wait = waitDial
-	c.e.dq.push(c)
+	if !c.e.dq.push(c) { // the run's dialing is over: counted as not started
+		c.state = stClosed
+		f.done = true
+		f.leave()
+	}
 }
 
 func (f *flowState) capture(cp *scenario.Capture, msg []byte) {

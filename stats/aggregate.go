@@ -142,6 +142,11 @@ func (a *Aggregate) Result(h Header) *Result {
 	set(&r.Latency.RTTUncorrected, "rtt_uncorrected", l, err)
 	l, err = NewLatency(t.SendLag)
 	set(&r.Latency.SendLag, "send_lag", l, err)
+	if count(t.HandshakeWait) > 0 {
+		r.Latency.HandshakeWait = new(Latency)
+		l, err = NewLatency(t.HandshakeWait)
+		set(r.Latency.HandshakeWait, "handshake_wait", l, err)
+	}
 	r.Latency.Steps = make(map[string]StepLatency, len(t.Steps))
 	for _, name := range slices.Sorted(maps.Keys(t.Steps)) {
 		sl, errs := newStepLatency(t.Steps[name])
@@ -191,9 +196,11 @@ func nonNilSlice(s []string) []string {
 // connections.
 func (t *Interval) counts(peak int64, dur float64) (Connections, Messages) {
 	c := Connections{
+		Requested:      t.Requested,
 		Attempted:      t.Attempted,
 		Established:    t.Established,
 		Failed:         t.Failed,
+		NotStarted:     t.NotStarted,
 		Closed:         t.Closed,
 		PeakOpen:       peak,
 		FailedByReason: nonNilMap(t.ConnFailures),

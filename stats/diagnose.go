@@ -45,6 +45,22 @@ func (r *Result) Diagnose() []string {
 		w = append(w, fmt.Sprintf("%d of %d connection attempts failed (%s): %s",
 			c.Failed, c.Attempted, pct(c.Failed, c.Attempted), topCounts(reasons, topReasons)))
 	}
+	if c.NotStarted > 0 {
+		w = append(w, fmt.Sprintf("%d of %d requested connections were never dialed: the run ended (or the ramp stopped) before their turn (%d attempted: %s)",
+			c.NotStarted, c.Requested, c.Attempted, attemptsFate(c)))
+	}
+	// Asked for vs got: an echo run asks for Config.Connections open at
+	// once. (A scenario's Config.Connections is its plan's peak, which
+	// arrivals phases only estimate.)
+	if want := int64(r.Config.Connections); r.Config.Scenario == nil && want > 0 && c.Established > 0 && c.PeakOpen < want {
+		w = append(w, fmt.Sprintf("only %d of %d connections were open at once (peak open): the target load was never reached", c.PeakOpen, want))
+	}
+	if s := r.rampWarning(); s != "" {
+		w = append(w, s)
+	}
+	if s := r.starvedWarning(); s != "" {
+		w = append(w, s)
+	}
 	if m.TimedOut > 0 {
 		s := fmt.Sprintf("%d replies timed out (%s of %d sent)", m.TimedOut, pct(m.TimedOut, m.Sent), m.Sent)
 		if t := r.Config.ReplyTimeoutS; t > 0 {
@@ -79,6 +95,85 @@ func (r *Result) Diagnose() []string {
 		w = append(w, fmt.Sprintf("%d latency samples exceeded %s and were recorded as %s", g.Clamped, FormatUS(HighestUS), FormatUS(HighestUS)))
 	}
 	return w
+}
+
+// Thresholds of rampWarning: dials that started more than
+// max(RampSlackMinUS, RampSlackFraction of the asked ramp's length) behind
+// their schedule mean the asked connect rate (or the scenario's ramp) was
+// not met.
+const (
+	RampSlackMinUS    = 100_000
+	RampSlackFraction = 0.10
+)
+
+// rampWarning says when connections were dialed later than the run asked
+// for: the asked --connect-rate (or the scenario's phases) against when the
+// dials actually started (Latency.HandshakeWait: the wait for a handshake
+// slot, or for the generator).
+func (r *Result) rampWarning() string {
+	wait := r.Latency.HandshakeWait
+	if wait == nil || wait.Count == 0 {
+		return ""
+	}
+	cfg := r.Config
+	slots := "a handshake slot"
+	if cfg.HandshakeConcurrency > 0 {
+		slots = fmt.Sprintf("one of the %d handshake slots (--handshake-concurrency)", cfg.HandshakeConcurrency)
+	}
+	why := fmt.Sprintf("they queued for %s while earlier handshakes were in flight (handshake p99 %s, wait p50 %s, max %s)",
+		slots, FormatUS(r.Latency.Handshake.P99US), FormatUS(wait.P50US), FormatUS(wait.MaxUS))
+	switch {
+	case cfg.Scenario == nil && cfg.ConnectRate > 0 && cfg.Connections > 0:
+		n := cfg.Connections
+		rampS := float64(n-1) / cfg.ConnectRate
+		slack := max(RampSlackMinUS, RampSlackFraction*rampS*1e6)
+		if float64(wait.MaxUS) <= slack {
+			return ""
+		}
+		achieved := float64(n) / (rampS + float64(wait.MaxUS)/1e6)
+		return fmt.Sprintf("the connect rate was not met: asked %g/s (%d connections in %.2fs), but dials started up to %s behind that schedule, about %.1f/s achieved: %s",
+			cfg.ConnectRate, n, rampS, FormatUS(wait.MaxUS), achieved, why)
+	case cfg.Scenario != nil:
+		if wait.MaxUS <= RampSlackMinUS {
+			return ""
+		}
+		return fmt.Sprintf("the scenario's connections were dialed up to %s after its phases asked for them: %s", FormatUS(wait.MaxUS), why)
+	}
+	return ""
+}
+
+// starvedWarning says when handshakes timed out while the run's own
+// messages were flowing (a timeline second with both failures and sends):
+// the open connections may have starved the ramp. Echo runs without
+// --send-after-ramp only, the ones the flag can help.
+func (r *Result) starvedWarning() string {
+	n := r.Connections.FailedByReason["timeout"]
+	if n == 0 || r.Config.Scenario != nil || r.Config.SendAfterRamp {
+		return ""
+	}
+	for _, p := range r.Timeline {
+		if p.Failed > 0 && p.Sent > 0 {
+			plural := "s"
+			if n == 1 {
+				plural = ""
+			}
+			return fmt.Sprintf("%d handshake%s timed out while messages were flowing: the connections already open may have starved the rest of the ramp (the target served their messages before the upgrades); --send-after-ramp starts messages once every connection is up or has failed", n, plural)
+		}
+	}
+	return ""
+}
+
+// attemptsFate says how the attempted connections of c ended.
+func attemptsFate(c Connections) string {
+	switch {
+	case c.Attempted == 0:
+		return "none"
+	case c.Failed == 0:
+		return "all established"
+	case c.Established == 0:
+		return "all failed"
+	}
+	return fmt.Sprintf("%d established, %d failed", c.Established, c.Failed)
 }
 
 // topCounts formats the n largest counts as "a 7, b 3, c 1 and 2 more",

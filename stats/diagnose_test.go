@@ -10,7 +10,7 @@ func TestDiagnose(t *testing.T) {
 		return Result{
 			DurationS:   10,
 			Config:      Config{Rate: 10, ReplyTimeoutS: 5},
-			Connections: Connections{Attempted: 100, Established: 100},
+			Connections: Connections{Requested: 100, Attempted: 100, Established: 100, PeakOpen: 100},
 			Messages:    Messages{Sent: 10000, Received: 10000},
 			Latency:     Latencies{SendLag: Latency{Count: 10000, P99US: 900}},
 			Generator:   Generator{CPUUserS: 5, CPUSysS: 2, GOMAXPROCS: 2},
@@ -60,6 +60,59 @@ func TestDiagnose(t *testing.T) {
 		{"cpu just below 90%", func(r *Result) { r.Generator.CPUUserS, r.Generator.CPUSysS = 14, 3.9 }, nil},
 		{"clamped samples", func(r *Result) { r.Generator.Clamped = 3 },
 			[]string{"3 latency samples exceeded 3600s and were recorded as 3600s"}},
+		{"requested connections never dialed", func(r *Result) {
+			r.Config.Connections = 20
+			r.Connections = Connections{Requested: 20, Attempted: 5, Failed: 5, NotStarted: 15, FailedByReason: map[string]int64{"unfinished": 5}}
+		}, []string{
+			"no connection was established: 5 of 5 attempts failed (unfinished 5)",
+			"15 of 20 requested connections were never dialed: the run ended (or the ramp stopped) before their turn (5 attempted: all failed)",
+		}},
+		{"asked for more than were ever open at once", func(r *Result) {
+			r.Config.Connections = 30000
+			r.Connections = Connections{Requested: 30000, Attempted: 30000, Established: 30000, PeakOpen: 5930}
+		}, []string{"only 5930 of 30000 connections were open at once (peak open): the target load was never reached"}},
+		{"a scenario's peak is an estimate: no asked-for check", func(r *Result) {
+			r.Config.Connections, r.Config.Scenario = 30000, &Scenario{}
+		}, nil},
+		{"connect rate not met: dials waited for a slot", func(r *Result) {
+			r.Config.Connections, r.Config.ConnectRate, r.Config.HandshakeConcurrency = 200, 100, 8
+			r.Latency.Handshake = Latency{Count: 200, P99US: 200_000}
+			r.Latency.HandshakeWait = &Latency{Count: 200, P50US: 1_500_000, MaxUS: 3_200_000}
+			r.Connections.Requested, r.Connections.Attempted, r.Connections.Established, r.Connections.PeakOpen = 200, 200, 200, 200
+		}, []string{"the connect rate was not met: asked 100/s (200 connections in 1.99s), but dials started up to 3.20s behind that schedule, about 38.5/s achieved: they queued for one of the 8 handshake slots (--handshake-concurrency) while earlier handshakes were in flight (handshake p99 200ms, wait p50 1.50s, max 3.20s)"}},
+		{"connect rate met within the slack", func(r *Result) {
+			r.Config.Connections, r.Config.ConnectRate = 100, 50
+			r.Latency.HandshakeWait = &Latency{Count: 100, P50US: 5, MaxUS: 198_000} // 10% of the 1.98 s ramp
+		}, nil},
+		{"no connect rate: waiting for a slot is the plan", func(r *Result) {
+			r.Config.Connections = 100
+			r.Latency.HandshakeWait = &Latency{Count: 100, P50US: 1_500_000, MaxUS: 3_200_000}
+		}, nil},
+		{"a scenario's connections dialed late", func(r *Result) {
+			r.Config.Scenario = &Scenario{}
+			r.Latency.HandshakeWait = &Latency{Count: 10, P50US: 1000, MaxUS: 400_000}
+		}, []string{"the scenario's connections were dialed up to 400ms after its phases asked for them: they queued for a handshake slot while earlier handshakes were in flight (handshake p99 0µs, wait p50 1.00ms, max 400ms)"}},
+		{"handshakes timed out while messages flowed", func(r *Result) {
+			r.Connections.Failed, r.Connections.FailedByReason = 3, map[string]int64{"timeout": 3}
+			r.Connections.PeakOpen = 97
+			r.Config.Connections = 97
+			r.Timeline = []Point{{Established: 50, Sent: 0}, {Established: 47, Failed: 3, Sent: 500}}
+		}, []string{
+			"3 of 100 connection attempts failed (3.0%): timeout 3",
+			"3 handshakes timed out while messages were flowing: the connections already open may have starved the rest of the ramp (the target served their messages before the upgrades); --send-after-ramp starts messages once every connection is up or has failed",
+		}},
+		{"handshake timeouts before any message: not starved", func(r *Result) {
+			r.Connections.Failed, r.Connections.FailedByReason = 3, map[string]int64{"timeout": 3}
+			r.Config.Connections = 97
+			r.Connections.PeakOpen = 97
+			r.Timeline = []Point{{Established: 97, Failed: 3}, {Sent: 500}}
+		}, []string{"3 of 100 connection attempts failed (3.0%): timeout 3"}},
+		{"send after ramp: no hint", func(r *Result) {
+			r.Connections.Failed, r.Connections.FailedByReason = 3, map[string]int64{"timeout": 3}
+			r.Config.Connections, r.Config.SendAfterRamp = 97, true
+			r.Connections.PeakOpen = 97
+			r.Timeline = []Point{{Established: 47, Failed: 3, Sent: 500}}
+		}, []string{"3 of 100 connection attempts failed (3.0%): timeout 3"}},
 		{"several at once, in order", func(r *Result) {
 			r.Connections.Failed = 1
 			r.Connections.FailedByReason = map[string]int64{"timeout": 1}

@@ -72,9 +72,16 @@ func (s *StepHists) reset() {
 type Interval struct {
 	Start, End time.Time
 
+	// Requested counts the connections the run asked for (an echo run
+	// records its whole -c at the start; a scenario run every dial its
+	// controller or a reconnect asks for). Each ends in exactly one of
+	// Attempted (then Established or Failed) and NotStarted: over a run,
+	// Requested = Attempted + NotStarted.
+	Requested   int64
 	Attempted   int64 // connection attempts started
 	Established int64 // handshakes completed
 	Failed      int64 // connection attempts that failed (ConnFailed)
+	NotStarted  int64 // requested connections never dialed: the run ended (or the ramp stopped) first
 	Closed      int64 // established connections that closed
 
 	Sent          int64 // messages sent
@@ -101,7 +108,13 @@ type Interval struct {
 	RTT            *hdrhistogram.Histogram // from the scheduled send time (corrected)
 	RTTUncorrected *hdrhistogram.Histogram // from the actual send time
 	SendLag        *hdrhistogram.Histogram // actual - scheduled send time
-	Steps          map[string]*StepHists
+	// HandshakeWait is the time from a connection being due (its place in
+	// the ramp, or the scenario asking for it) to its dial starting: the wait
+	// for a handshake slot (Config.HandshakeConcurrency). Handshake starts
+	// where it ends. Nil until a connection is dialed, so shards that never
+	// dial carry no fifth histogram.
+	HandshakeWait *hdrhistogram.Histogram
+	Steps         map[string]*StepHists
 
 	// Backends is the per-backend breakdown by backend name (backend.go);
 	// nil when the run does not tell backends apart.
@@ -153,9 +166,11 @@ func (iv *Interval) Merge(o *Interval) {
 	if o.End.After(iv.End) {
 		iv.End = o.End
 	}
+	iv.Requested += o.Requested
 	iv.Attempted += o.Attempted
 	iv.Established += o.Established
 	iv.Failed += o.Failed
+	iv.NotStarted += o.NotStarted
 	iv.Closed += o.Closed
 	iv.Sent += o.Sent
 	iv.Received += o.Received
@@ -175,6 +190,9 @@ func (iv *Interval) Merge(o *Interval) {
 	iv.Clamped += mergeInto(&iv.RTT, o.RTT)
 	iv.Clamped += mergeInto(&iv.RTTUncorrected, o.RTTUncorrected)
 	iv.Clamped += mergeInto(&iv.SendLag, o.SendLag)
+	if count(o.HandshakeWait) > 0 {
+		iv.Clamped += mergeInto(&iv.HandshakeWait, o.HandshakeWait)
+	}
 	for name, s := range o.Steps {
 		if s.idle() {
 			continue // a step seen earlier by a shard but idle this interval
@@ -197,10 +215,13 @@ func (iv *Interval) Merge(o *Interval) {
 func (iv *Interval) reset() {
 	maps, hists := iv.Errors, [4]*hdrhistogram.Histogram{iv.Handshake, iv.RTT, iv.RTTUncorrected, iv.SendLag}
 	conn, codes, steps := iv.ConnFailures, iv.CloseCodes, iv.Steps
-	backends, bk := iv.Backends, iv.bk
+	backends, bk, wait := iv.Backends, iv.bk, iv.HandshakeWait
 	*iv = Interval{Errors: maps, ConnFailures: conn, CloseCodes: codes, Steps: steps,
 		Handshake: hists[0], RTT: hists[1], RTTUncorrected: hists[2], SendLag: hists[3],
-		Backends: backends, bk: bk}
+		HandshakeWait: wait, Backends: backends, bk: bk}
+	if wait != nil {
+		wait.Reset()
+	}
 	iv.resetBackends()
 	clear(iv.Errors)
 	clear(iv.ConnFailures)

@@ -422,9 +422,11 @@ func (m *merger) add(r *Result) error {
 	}
 	m.peak = max(m.peak, r.Connections.PeakOpen)
 	t := m.total
+	t.Requested += r.Connections.Requested
 	t.Attempted += r.Connections.Attempted
 	t.Established += r.Connections.Established
 	t.Failed += r.Connections.Failed
+	t.NotStarted += r.Connections.NotStarted
 	t.Closed += r.Connections.Closed
 	t.Sent += r.Messages.Sent
 	t.Received += r.Messages.Received
@@ -449,6 +451,14 @@ func (m *merger) add(r *Result) error {
 	} {
 		if err := m.addLatency(l.dst, l.src); err != nil {
 			return fmt.Errorf("latency.%s: %w", l.name, err)
+		}
+	}
+	if w := r.Latency.HandshakeWait; w != nil && w.Count > 0 {
+		if t.HandshakeWait == nil {
+			t.HandshakeWait = NewHistogram()
+		}
+		if err := m.addLatency(t.HandshakeWait, w); err != nil {
+			return fmt.Errorf("latency.handshake_wait: %w", err)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Backends)) {
@@ -542,12 +552,13 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 	c.Subprotocols = nonNilSlice(first.Config.Subprotocols)
 	c.Scenario = first.Config.Scenario.clone()
 	c.Segment = Segment{}
-	c.Connections, c.ConnectRate, c.Pollers, c.DurationS = 0, 0, 0, 0
+	c.Connections, c.ConnectRate, c.Pollers, c.DurationS, c.HandshakeConcurrency = 0, 0, 0, 0, 0
 	var ips []string
 	for _, in := range results {
 		c.Connections += in.Config.Connections
 		c.ConnectRate += in.Config.ConnectRate
 		c.Pollers += in.Config.Pollers
+		c.HandshakeConcurrency += in.Config.HandshakeConcurrency
 		c.DurationS = max(c.DurationS, in.Config.DurationS)
 		for _, ip := range in.Config.SourceIPs {
 			if !slices.Contains(ips, ip) {
@@ -576,6 +587,10 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 	r.Latency.RTT, _ = NewLatency(t.RTT)
 	r.Latency.RTTUncorrected, _ = NewLatency(t.RTTUncorrected)
 	r.Latency.SendLag, _ = NewLatency(t.SendLag)
+	if count(t.HandshakeWait) > 0 {
+		w, _ := NewLatency(t.HandshakeWait)
+		r.Latency.HandshakeWait = &w
+	}
 	r.Latency.Steps = make(map[string]StepLatency, len(m.steps))
 	for name, s := range m.steps {
 		r.Latency.Steps[name], _ = s.latency()

@@ -109,6 +109,36 @@ type Shard struct {
 	spare *Interval // owned by Rotate
 }
 
+// ConnRequested counts n connections the run asks for (see
+// Interval.Requested).
+func (s *Shard) ConnRequested(n int) {
+	s.mu.Lock()
+	s.cur.Requested += int64(n)
+	s.mu.Unlock()
+}
+
+// ConnNotStarted counts n requested connections that will never be dialed:
+// the run ended, or the ramp stopped, before their turn.
+func (s *Shard) ConnNotStarted(n int) {
+	s.mu.Lock()
+	s.cur.NotStarted += int64(n)
+	s.mu.Unlock()
+}
+
+// HandshakeWaited records how long a connection waited from being due to
+// its dial starting (Interval.HandshakeWait). The first call allocates the
+// shard's histogram.
+func (s *Shard) HandshakeWaited(d time.Duration) {
+	s.mu.Lock()
+	if s.cur.HandshakeWait == nil {
+		s.cur.HandshakeWait = NewHistogram()
+	}
+	if record(s.cur.HandshakeWait, max(d, 0)) {
+		s.cur.Clamped++
+	}
+	s.mu.Unlock()
+}
+
 // ConnAttempted counts a connection attempt (a dial started).
 func (s *Shard) ConnAttempted() {
 	s.mu.Lock()

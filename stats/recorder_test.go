@@ -191,7 +191,10 @@ func TestIntervalMergeEqualsSingle(t *testing.T) {
 		}
 		for _, r := range []*Recorder{one, split} {
 			s := r.Shard(i)
+			s.ConnRequested(2)
 			s.ConnAttempted()
+			s.ConnNotStarted(1)
+			s.HandshakeWaited(time.Duration(i) * time.Millisecond)
 			s.ConnEstablished(time.Duration(i) * time.Microsecond)
 			s.Sent(i, time.Duration(i%50)*time.Microsecond)
 			s.Received(2 * i)
@@ -218,8 +221,8 @@ func equalIntervals(a, b *Interval) error {
 	if !a.Start.Equal(b.Start) || !a.End.Equal(b.End) {
 		return fmt.Errorf("span %v..%v vs %v..%v", a.Start, a.End, b.Start, b.End)
 	}
-	ca := [...]int64{a.Attempted, a.Established, a.Failed, a.Closed, a.Sent, a.Received, a.BytesSent, a.BytesReceived, a.TimedOut, a.Unmatched, a.Clamped, a.Open}
-	cb := [...]int64{b.Attempted, b.Established, b.Failed, b.Closed, b.Sent, b.Received, b.BytesSent, b.BytesReceived, b.TimedOut, b.Unmatched, b.Clamped, b.Open}
+	ca := [...]int64{a.Requested, a.Attempted, a.Established, a.Failed, a.NotStarted, a.Closed, a.Sent, a.Received, a.BytesSent, a.BytesReceived, a.TimedOut, a.Unmatched, a.Clamped, a.Open}
+	cb := [...]int64{b.Requested, b.Attempted, b.Established, b.Failed, b.NotStarted, b.Closed, b.Sent, b.Received, b.BytesSent, b.BytesReceived, b.TimedOut, b.Unmatched, b.Clamped, b.Open}
 	if ca != cb {
 		return fmt.Errorf("counters %v vs %v", ca, cb)
 	}
@@ -227,7 +230,8 @@ func equalIntervals(a, b *Interval) error {
 		fmt.Sprint(a.CloseCodes) != fmt.Sprint(b.CloseCodes) {
 		return fmt.Errorf("maps %v %v %v vs %v %v %v", a.Errors, a.ConnFailures, a.CloseCodes, b.Errors, b.ConnFailures, b.CloseCodes)
 	}
-	if !a.Handshake.Equals(b.Handshake) || !a.RTT.Equals(b.RTT) || !a.RTTUncorrected.Equals(b.RTTUncorrected) || !a.SendLag.Equals(b.SendLag) {
+	if !a.Handshake.Equals(b.Handshake) || !a.RTT.Equals(b.RTT) || !a.RTTUncorrected.Equals(b.RTTUncorrected) || !a.SendLag.Equals(b.SendLag) ||
+		count(a.HandshakeWait) != count(b.HandshakeWait) || count(a.HandshakeWait) > 0 && !a.HandshakeWait.Equals(b.HandshakeWait) {
 		return fmt.Errorf("histograms differ")
 	}
 	if len(a.Steps) != len(b.Steps) {

@@ -76,8 +76,14 @@ type Config struct {
 	Headers           map[string]string `json:"headers"`
 	Subprotocols      []string          `json:"subprotocols"`
 	HandshakeTimeoutS float64           `json:"handshake_timeout_s"`
-	ReplyTimeoutS     float64           `json:"reply_timeout_s"`
-	Pollers           int               `json:"pollers"`
+	// HandshakeConcurrency is the most handshakes that were allowed in
+	// flight at once (--handshake-concurrency); 0 in older results.
+	HandshakeConcurrency int `json:"handshake_concurrency,omitempty"`
+	// SendAfterRamp is true when messages started only once the ramp was
+	// over (--send-after-ramp).
+	SendAfterRamp bool    `json:"send_after_ramp,omitempty"`
+	ReplyTimeoutS float64 `json:"reply_timeout_s"`
+	Pollers       int     `json:"pollers"`
 	// Segment says which equal share of a larger load this run generated
 	// (--segment 2/4); zero, and omitted from JSON, when the run was not
 	// segmented.
@@ -89,25 +95,32 @@ type Config struct {
 	// nil, and omitted, for echo runs.
 	Scenario *Scenario `json:"scenario,omitempty"`
 
-	// HandshakeConcurrency is the most handshakes in flight at once;
 	// Compression says permessage-deflate was offered; Origin is the Origin
-	// header sent. Omitted when zero (results written before they were
-	// recorded).
-	HandshakeConcurrency int    `json:"handshake_concurrency,omitempty"`
-	Compression          bool   `json:"compression,omitempty"`
-	Origin               string `json:"origin,omitempty"`
+	// header sent. Omitted when zero.
+	Compression bool   `json:"compression,omitempty"`
+	Origin      string `json:"origin,omitempty"`
 	// MaxWriteBuffer is the bound on one connection's unsent bytes
 	// (--max-write-buffer); omitted when zero.
 	MaxWriteBuffer int `json:"max_write_buffer,omitempty"`
 }
 
 // Connections sums the run's connection events.
+//
+// Every requested connection ends in exactly one bucket: Requested =
+// Established + Failed + NotStarted (= Attempted + NotStarted). An echo run
+// requests its -c connections; a scenario run every dial its phases and
+// reconnects ask for, so there Requested can exceed Config.Connections.
 type Connections struct {
+	Requested   int64 `json:"requested"`
 	Attempted   int64 `json:"attempted"`
 	Established int64 `json:"established"`
 	Failed      int64 `json:"failed"`
-	Closed      int64 `json:"closed"`
-	PeakOpen    int64 `json:"peak_open"`
+	// NotStarted counts requested connections never dialed: the run ended
+	// before their turn (a slow ramp, handshake slots all taken), or the
+	// ramp stopped at fd_limit.
+	NotStarted int64 `json:"not_started"`
+	Closed     int64 `json:"closed"`
+	PeakOpen   int64 `json:"peak_open"`
 	// RampS is the time from the start until every requested connection was
 	// established (the connect rate's proof); 0 when not all were.
 	RampS float64 `json:"ramp_s,omitempty"`
@@ -131,11 +144,17 @@ type Messages struct {
 
 // Latencies holds the run's latency distributions.
 type Latencies struct {
-	Handshake      Latency                `json:"handshake"`
-	RTT            Latency                `json:"rtt"`             // from the scheduled send time: coordinated omission corrected
-	RTTUncorrected Latency                `json:"rtt_uncorrected"` // from the actual send time
-	SendLag        Latency                `json:"send_lag"`        // actual - scheduled send time
-	Steps          map[string]StepLatency `json:"steps"`
+	Handshake      Latency `json:"handshake"`
+	RTT            Latency `json:"rtt"`             // from the scheduled send time: coordinated omission corrected
+	RTTUncorrected Latency `json:"rtt_uncorrected"` // from the actual send time
+	SendLag        Latency `json:"send_lag"`        // actual - scheduled send time
+	// HandshakeWait is the wait of each dialed connection from being due
+	// (its place in the connect-rate ramp, or the scenario asking for it)
+	// to its dial starting: the time it queued for one of the
+	// --handshake-concurrency slots. Handshake counts from where it ends.
+	// Omitted when nothing was dialed (and in results of older versions).
+	HandshakeWait *Latency               `json:"handshake_wait,omitempty"`
+	Steps         map[string]StepLatency `json:"steps"`
 }
 
 // StepLatency is one named step's latencies and counters. Count is how
@@ -343,7 +362,9 @@ func (r *Result) validate() error {
 		name string
 		v    int64
 	}{
+		{"connections.requested", r.Connections.Requested},
 		{"connections.attempted", r.Connections.Attempted},
+		{"connections.not_started", r.Connections.NotStarted},
 		{"connections.established", r.Connections.Established},
 		{"connections.failed", r.Connections.Failed},
 		{"connections.closed", r.Connections.Closed},
@@ -373,6 +394,11 @@ func (r *Result) validate() error {
 	} {
 		if err := l.l.validate(); err != nil {
 			return fmt.Errorf("latency.%s: %w", l.name, err)
+		}
+	}
+	if w := r.Latency.HandshakeWait; w != nil {
+		if err := w.validate(); err != nil {
+			return fmt.Errorf("latency.handshake_wait: %w", err)
 		}
 	}
 	for name, s := range r.Latency.Steps {

@@ -19,10 +19,12 @@ func sampleResult(t testing.TB) *Result {
 	rec := NewRecorder(2)
 	rec.SetStart(t0)
 	agg := NewAggregate(t0)
+	rec.Shard(0).ConnRequested(20)
 	for sec := 1; sec <= 3; sec++ {
 		for c := range 20 {
 			s := rec.Shard(c)
 			if sec == 1 {
+				s.HandshakeWaited(time.Duration(c) * time.Millisecond)
 				s.ConnAttempted()
 				if c%10 == 9 {
 					s.ConnFailed([]string{"refused", "timeout"}[c/10])

@@ -72,8 +72,8 @@ func WriteText(w io.Writer, r *Result) error {
 	p("\n")
 
 	c, m := r.Connections, r.Messages
-	p("Connections  attempted %d, established %d, failed %d, closed %d, peak open %d\n",
-		c.Attempted, c.Established, c.Failed, c.Closed, c.PeakOpen)
+	p("Connections  requested %d, attempted %d, established %d, failed %d, not started %d, closed %d, peak open %d\n",
+		c.Requested, c.Attempted, c.Established, c.Failed, c.NotStarted, c.Closed, c.PeakOpen)
 	p("Messages     sent %d (%s), received %d (%s), timed out %d, unmatched %d\n",
 		m.Sent, fmtRate(m.SentPerS), m.Received, fmtRate(m.ReceivedPerS), m.TimedOut, m.Unmatched)
 	p("Bytes        sent %s, received %s\n", FormatBytes(m.BytesSent), FormatBytes(m.BytesReceived))
@@ -88,6 +88,9 @@ func WriteText(w io.Writer, r *Result) error {
 		{"rtt (corrected)", r.Latency.RTT},
 		{"rtt uncorrected", r.Latency.RTTUncorrected},
 		{"send lag", r.Latency.SendLag},
+	}
+	if w := r.Latency.HandshakeWait; w != nil {
+		rows = append(rows[:1], append([]row{{"handshake wait", *w}}, rows[1:]...)...)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Latency.Steps)) {
 		s := r.Latency.Steps[name]
@@ -209,6 +212,9 @@ func describeConfig(c Config) string {
 	}
 	if c.Rate > 0 {
 		parts = append(parts, fmt.Sprintf("%g msg/s per connection of %d B %s", c.Rate, c.Size, kind))
+		if c.SendAfterRamp {
+			parts = append(parts, "starting once the ramp was over")
+		}
 	} else {
 		parts = append(parts, "no scheduled messages")
 	}

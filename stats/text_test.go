@@ -40,11 +40,11 @@ func TestWriteTextGolden(t *testing.T) {
 		{"summary_failed.golden", func() *Result {
 			agg := NewAggregate(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 			iv := NewInterval(agg.start, agg.start.Add(time.Second))
-			iv.Attempted, iv.Failed = 5, 5
+			iv.Requested, iv.Attempted, iv.Failed, iv.NotStarted = 8, 5, 5, 3
 			iv.ConnFailures = map[string]int64{"refused": 4, "dns": 1}
 			iv.Errors = map[string]int64{"refused": 4, "dns": 1}
 			agg.Add(iv)
-			return agg.Result(Header{Version: "0.1.0-test", Target: "ws://127.0.0.1:1/", Config: Config{Connections: 5, ConnectRate: 100, Binary: true}})
+			return agg.Result(Header{Version: "0.1.0-test", Target: "ws://127.0.0.1:1/", Config: Config{Connections: 8, ConnectRate: 100, Binary: true}})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

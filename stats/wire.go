@@ -35,9 +35,11 @@ type wireInterval struct {
 	StartNS int64 `json:"start_ns"`
 	EndNS   int64 `json:"end_ns"`
 
+	Requested     int64 `json:"requested,omitempty"`
 	Attempted     int64 `json:"attempted,omitempty"`
 	Established   int64 `json:"established,omitempty"`
 	Failed        int64 `json:"failed,omitempty"`
+	NotStarted    int64 `json:"not_started,omitempty"`
 	Closed        int64 `json:"closed,omitempty"`
 	Sent          int64 `json:"sent,omitempty"`
 	Received      int64 `json:"received,omitempty"`
@@ -57,6 +59,7 @@ type wireInterval struct {
 	RTT            string              `json:"rtt,omitempty"`
 	RTTUncorrected string              `json:"rtt_uncorrected,omitempty"`
 	SendLag        string              `json:"send_lag,omitempty"`
+	HandshakeWait  string              `json:"handshake_wait,omitempty"`
 	Steps          map[string]wireStep `json:"steps,omitempty"`
 
 	Backends map[string]wireBackend `json:"backends,omitempty"` // backend.go
@@ -84,9 +87,11 @@ func EncodeInterval(w io.Writer, iv *Interval) error {
 		V:             WireVersion,
 		StartNS:       unixNano(iv.Start),
 		EndNS:         unixNano(iv.End),
+		Requested:     iv.Requested,
 		Attempted:     iv.Attempted,
 		Established:   iv.Established,
 		Failed:        iv.Failed,
+		NotStarted:    iv.NotStarted,
 		Closed:        iv.Closed,
 		Sent:          iv.Sent,
 		Received:      iv.Received,
@@ -110,6 +115,7 @@ func EncodeInterval(w io.Writer, iv *Interval) error {
 		{&wi.RTT, iv.RTT},
 		{&wi.RTTUncorrected, iv.RTTUncorrected},
 		{&wi.SendLag, iv.SendLag},
+		{&wi.HandshakeWait, iv.HandshakeWait},
 	} {
 		if *h.dst, err = encodeHist(h.h); err != nil {
 			return err
@@ -173,7 +179,8 @@ func DecodeInterval(line []byte) (*Interval, error) {
 		name string
 		v    int64
 	}{
-		{"attempted", wi.Attempted}, {"established", wi.Established}, {"failed", wi.Failed},
+		{"requested", wi.Requested}, {"attempted", wi.Attempted}, {"established", wi.Established},
+		{"failed", wi.Failed}, {"not_started", wi.NotStarted},
 		{"closed", wi.Closed}, {"sent", wi.Sent}, {"received", wi.Received},
 		{"bytes_sent", wi.BytesSent}, {"bytes_received", wi.BytesReceived},
 		{"timed_out", wi.TimedOut}, {"unmatched", wi.Unmatched}, {"clamped", wi.Clamped},
@@ -198,6 +205,7 @@ func DecodeInterval(line []byte) (*Interval, error) {
 
 	iv := NewInterval(fromUnixNano(wi.StartNS), fromUnixNano(wi.EndNS))
 	iv.Attempted, iv.Established, iv.Failed, iv.Closed = wi.Attempted, wi.Established, wi.Failed, wi.Closed
+	iv.Requested, iv.NotStarted = wi.Requested, wi.NotStarted
 	iv.Sent, iv.Received, iv.BytesSent, iv.BytesReceived = wi.Sent, wi.Received, wi.BytesSent, wi.BytesReceived
 	iv.TimedOut, iv.Unmatched, iv.Clamped = wi.TimedOut, wi.Unmatched, wi.Clamped
 	iv.Open, iv.PeakOpen = wi.Open, wi.PeakOpen
@@ -216,6 +224,12 @@ func DecodeInterval(line []byte) (*Interval, error) {
 	} {
 		if err := decodeHistInto(h.dst, h.src); err != nil {
 			return nil, fmt.Errorf("stats: decoding interval: %s: %w", h.name, err)
+		}
+	}
+	if wi.HandshakeWait != "" {
+		iv.HandshakeWait = NewHistogram()
+		if err := decodeHistInto(iv.HandshakeWait, wi.HandshakeWait); err != nil {
+			return nil, fmt.Errorf("stats: decoding interval: handshake_wait: %w", err)
 		}
 	}
 	for name, ws := range wi.Steps {

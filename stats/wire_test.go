@@ -14,6 +14,9 @@ import (
 func sampleInterval(t0 time.Time) *Interval {
 	iv := NewInterval(t0, t0.Add(time.Second+123456789))
 	iv.Attempted, iv.Established, iv.Failed, iv.Closed = 11, 9, 2, 3
+	iv.Requested, iv.NotStarted = 14, 3
+	iv.HandshakeWait = NewHistogram()
+	Record(iv.HandshakeWait, 250*time.Millisecond)
 	iv.Sent, iv.Received, iv.BytesSent, iv.BytesReceived = 1000, 990, 64000, 63360
 	iv.TimedOut, iv.Unmatched, iv.Clamped = 4, 5, 1
 	iv.Open, iv.PeakOpen = 6, 9
@@ -73,9 +76,9 @@ func TestIntervalWireRoundTrip(t *testing.T) {
 			if !got.Start.Equal(want.Start) || !got.End.Equal(want.End) {
 				t.Fatalf("times: got %v..%v, want %v..%v", got.Start, got.End, want.Start, want.End)
 			}
-			type counters struct{ a, e, f, c, s, r, bs, br, to, um, cl, o, po int64 }
+			type counters struct{ rq, a, e, f, ns, c, s, r, bs, br, to, um, cl, o, po int64 }
 			cnt := func(iv *Interval) counters {
-				return counters{iv.Attempted, iv.Established, iv.Failed, iv.Closed, iv.Sent, iv.Received,
+				return counters{iv.Requested, iv.Attempted, iv.Established, iv.Failed, iv.NotStarted, iv.Closed, iv.Sent, iv.Received,
 					iv.BytesSent, iv.BytesReceived, iv.TimedOut, iv.Unmatched, iv.Clamped, iv.Open, iv.PeakOpen}
 			}
 			if cnt(got) != cnt(want) {
@@ -92,6 +95,7 @@ func TestIntervalWireRoundTrip(t *testing.T) {
 				{"rtt", got.RTT, want.RTT},
 				{"rtt_uncorrected", got.RTTUncorrected, want.RTTUncorrected},
 				{"send_lag", got.SendLag, want.SendLag},
+				{"handshake_wait", got.HandshakeWait, want.HandshakeWait},
 			} {
 				if !equalHist(h.a, h.b) {
 					t.Fatalf("%s: got %d samples p99 %d, want %d samples p99 %d", h.name, count(h.a), Quantile(h.a, 99), count(h.b), Quantile(h.b, 99))

@@ -75,6 +75,7 @@ func runFlags(o *runOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	c := &o.cfg
 	fs.IntVarP(&c.Connections, "connections", "c", engine.DefaultConnections, "concurrent connections to open and hold (with a scenario: its peak, scaling its connections phases)")
+	fs.BoolVar(&c.SendAfterRamp, "send-after-ramp", false, "start messages only once every connection is up (or failed); then on schedule as usual. Keeps open connections from starving the ramp")
 	fs.DurationVarP(&c.Duration, "duration", "d", engine.DefaultDuration, "length of the whole run, ramp included (with a scenario: scales its phases)")
 	fs.StringVar(&o.target, "target", "", "with a scenario file: the target URL replacing the file's (ws:// or wss://)")
 	fs.BoolVar(&o.allowOutside, "allow-outside-files", false, allowOutsideHelp)
@@ -247,6 +248,9 @@ func finish(interrupted bool, code int, o *runOptions, res *stats.Result, hlog *
 	}
 	if res.Connections.Established == 0 {
 		code = exitRunFailed
+	} else if c, want := res.Connections, int64(res.Config.Connections); res.Config.Scenario == nil && c.PeakOpen < want && !interrupted {
+		code = exitRunFailed // asked for more than were ever open at once: CI must notice
+		fmt.Fprintf(stderr, "wsload run: only %d of %d connections were open at once: exit %d\n", c.PeakOpen, want, exitRunFailed)
 	}
 	if interrupted {
 		code = exitInterrupted
