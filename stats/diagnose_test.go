@@ -39,6 +39,14 @@ func TestDiagnose(t *testing.T) {
 		}, []string{"1 of 100 connection attempts failed (1.0%): fd_limit 1"}},
 		{"replies timed out", func(r *Result) { r.Messages.TimedOut = 50 },
 			[]string{"50 replies timed out (0.5% of 10000 sent) after the reply timeout of 5s"}},
+		{"in flight, corrupt, late, duplicate", func(r *Result) {
+			r.Messages.InFlight, r.Messages.Corrupt, r.Messages.Late, r.Messages.Duplicate = 4, 3, 2, 1
+		}, []string{
+			"4 messages were still waiting for their reply when the run was interrupted (in flight, not timed out)",
+			"3 echoes were corrupt (length, frame type or content differ from what was sent): not counted as received",
+			"2 replies arrived after their message had timed out (late): not counted as received",
+			"1 replies answered a message already answered (duplicate): not counted as received",
+		}},
 		{"send lag above 10% of the send interval", func(r *Result) {
 			r.Config.Rate = 1 // interval 1s: the limit is 100ms
 			r.Latency.SendLag.P99US = 150_000

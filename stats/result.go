@@ -25,12 +25,15 @@ const Tool = "wsload"
 // reports, compare and merge. All durations are in microseconds (the "_us"
 // fields) or seconds (the "_s" fields).
 type Result struct {
-	Schema      string           `json:"schema"`
-	Tool        string           `json:"tool"`
-	Version     string           `json:"version"`
-	Target      string           `json:"target"`
-	Start       time.Time        `json:"start"`
-	DurationS   float64          `json:"duration_s"`
+	Schema    string    `json:"schema"`
+	Tool      string    `json:"tool"`
+	Version   string    `json:"version"`
+	Target    string    `json:"target"`
+	Start     time.Time `json:"start"`
+	DurationS float64   `json:"duration_s"`
+	// EndReason says why the run ended: EndDuration, EndInterrupted or
+	// EndAllClosed; empty in results written before it existed.
+	EndReason   string           `json:"end_reason,omitempty"`
 	Config      Config           `json:"config"`
 	Connections Connections      `json:"connections"`
 	Messages    Messages         `json:"messages"`
@@ -56,6 +59,13 @@ type Result struct {
 	// otherwise.
 	Recovery *Recovery `json:"recovery,omitempty"`
 }
+
+// Result.EndReason values.
+const (
+	EndDuration    = "duration"               // the configured duration passed
+	EndInterrupted = "interrupted"            // the run was cancelled (Ctrl-C)
+	EndAllClosed   = "all_connections_closed" // every connection was gone and none was left to dial
+)
 
 // Config is the run's configuration as the CLI resolved it, mirrored into the
 // Result. The engine or cmd fills it; header values must already be redacted
@@ -102,11 +112,24 @@ type Connections struct {
 
 // Messages sums the run's message events. Rates are per second of the run's
 // duration.
+//
+// For echo runs every sent message ends in exactly one of Received (answered
+// by a correct echo), TimedOut (no correct echo within the reply timeout, or
+// its connection closed first: it can never be answered) and InFlight (still
+// within its reply timeout when the run was interrupted):
+// Sent = Received + TimedOut + InFlight. Every received message that is not
+// in Received is in exactly one of Unmatched, Duplicate, Late and Corrupt. A
+// corrupt echo does not answer its message, which ends timed out unless a
+// correct echo follows in time.
 type Messages struct {
 	Sent          int64   `json:"sent"`
 	Received      int64   `json:"received"`
 	TimedOut      int64   `json:"timed_out"`
+	InFlight      int64   `json:"in_flight"`
 	Unmatched     int64   `json:"unmatched"`
+	Duplicate     int64   `json:"duplicate"`
+	Late          int64   `json:"late"`
+	Corrupt       int64   `json:"corrupt"`
 	BytesSent     int64   `json:"bytes_sent"`
 	BytesReceived int64   `json:"bytes_received"`
 	SentPerS      float64 `json:"sent_per_s"`
@@ -335,7 +358,11 @@ func (r *Result) validate() error {
 		{"messages.sent", r.Messages.Sent},
 		{"messages.received", r.Messages.Received},
 		{"messages.timed_out", r.Messages.TimedOut},
+		{"messages.in_flight", r.Messages.InFlight},
 		{"messages.unmatched", r.Messages.Unmatched},
+		{"messages.duplicate", r.Messages.Duplicate},
+		{"messages.late", r.Messages.Late},
+		{"messages.corrupt", r.Messages.Corrupt},
 		{"messages.bytes_sent", r.Messages.BytesSent},
 		{"messages.bytes_received", r.Messages.BytesReceived},
 	} {
