@@ -26,6 +26,7 @@ type sender struct {
 
 	q       dueHeap
 	fq      flowHeap // scenario flows' timers, one entry per flow at most
+	sweepAt int64    // next expiry sweep of q's connections (reply.go)
 	payload []byte
 	frame   []byte
 	comp    *wsproto.Compressor // only when compression is negotiated somewhere
@@ -98,7 +99,11 @@ func (s *sender) run(ctx context.Context) {
 		}
 		wait := time.Hour
 		if len(s.q) > 0 {
-			wait = time.Duration(s.q[0].at - now)
+			if now >= s.sweepAt {
+				s.sweep(now)
+				s.sweepAt = now + int64(sweepEvery)
+			}
+			wait = time.Duration(min(s.q[0].at, s.sweepAt) - now)
 		}
 		if len(s.fq) > 0 {
 			wait = min(wait, time.Duration(s.fq[0].hat-now))
@@ -140,6 +145,20 @@ const minWait = 200 * time.Microsecond
 func sleepPrecise(d time.Duration) {
 	ts := syscall.NsecToTimespec(int64(d))
 	_ = syscall.Nanosleep(&ts, nil)
+}
+
+// sweep expires the unanswered messages of every connection this sender
+// sends for, so timeouts are counted when they happen even when a
+// connection's next send is far off.
+func (s *sender) sweep(now int64) {
+	for _, d := range s.q {
+		c := d.c
+		c.mu.Lock()
+		if c.state == stOpen || c.state == stClosing {
+			c.expire(now, s.sh)
+		}
+		c.mu.Unlock()
+	}
 }
 
 // fire sends c's message scheduled at sched and returns the next send time;
