@@ -272,6 +272,7 @@ func execute(ctx context.Context, o *runOptions, embedded bool, stdout, stderr i
 	if d, ok := eng.Ramp(); ok {
 		res.Connections.RampS = d.Seconds()
 	}
+	res.EndReason = eng.EndReason()
 	if embedded {
 		res.Generator.Warnings = append(res.Generator.Warnings,
 			"the target ran inside this process (no URL given): CPU and memory figures include it; give a URL to measure a real target")
