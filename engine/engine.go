@@ -110,6 +110,10 @@ type Engine struct {
 	// it lets a test hold the generator back and check that the corrected
 	// latency includes the lateness and the uncorrected one does not.
 	holdSend func()
+	// slowWrite, when set (tests only), runs inside each scenario send's
+	// write, after its clock was read: a write that takes long, which the
+	// uncorrected latency must include, as the echo flow's does.
+	slowWrite func()
 	// stop, when set (tests only), ends the run once closed, as if its
 	// duration were over (drain, close 1000): a test's run lasts until what
 	// it waits for has happened, with the duration as the deadline.
