@@ -226,6 +226,29 @@ type Generator struct {
 	Warnings []string `json:"warnings"`
 }
 
+// MarshalJSON writes a latency without samples with null for its min, mean,
+// stddev, percentiles and max: there is no value, and 0 would read as a
+// perfect one. Reading null back leaves those fields 0, with Count 0.
+func (l Latency) MarshalJSON() ([]byte, error) {
+	type plain Latency // no MarshalJSON: no recursion
+	if l.Count != 0 {
+		return json.Marshal(plain(l))
+	}
+	return json.Marshal(struct {
+		Count    int64    `json:"count"`
+		MinUS    *int64   `json:"min_us"`
+		MeanUS   *float64 `json:"mean_us"`
+		StddevUS *float64 `json:"stddev_us"`
+		P50US    *int64   `json:"p50_us"`
+		P90US    *int64   `json:"p90_us"`
+		P99US    *int64   `json:"p99_us"`
+		P999US   *int64   `json:"p999_us"`
+		P9999US  *int64   `json:"p9999_us"`
+		MaxUS    *int64   `json:"max_us"`
+		HDR      string   `json:"hdr"`
+	}{HDR: l.HDR})
+}
+
 // Percentile returns the value of the named percentile (a Percentiles name)
 // and whether the name is known.
 func (l *Latency) Percentile(name string) (int64, bool) {

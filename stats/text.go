@@ -170,11 +170,17 @@ func WriteText(w io.Writer, r *Result) error {
 		p(" (GOMAXPROCS %d)", g.GOMAXPROCS)
 	}
 	perMsg := FormatUS(int64(math.Round(g.CPUPerMsgUS)))
-	if g.CPUPerMsgUS < 100 {
+	switch {
+	case m.Sent == 0 && m.Received == 0:
+		perMsg = "-" // no message: no cost per message
+	case g.CPUPerMsgUS < 100:
 		perMsg = fmt.Sprintf("%.1fµs", g.CPUPerMsgUS) // sub-µs precision matters here
 	}
-	p(", %s CPU per message, max RSS %s, send lag p99 %s\n",
-		perMsg, FormatBytes(g.MaxRSSBytes), FormatUS(r.Latency.SendLag.P99US))
+	lagP99 := "-"
+	if r.Latency.SendLag.Count > 0 {
+		lagP99 = FormatUS(r.Latency.SendLag.P99US)
+	}
+	p(", %s CPU per message, max RSS %s, send lag p99 %s\n", perMsg, FormatBytes(g.MaxRSSBytes), lagP99)
 	if len(g.Warnings) > 0 {
 		p("\nWarnings\n")
 		for _, warn := range g.Warnings {
