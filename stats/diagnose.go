@@ -50,6 +50,7 @@ func (r *Result) Diagnose() []string {
 		if t := r.Config.ReplyTimeoutS; t > 0 {
 			s += fmt.Sprintf(" after the reply timeout of %gs", t)
 		}
+		s += " or with their connection closed"
 		w = append(w, s)
 	}
 	if m.InFlight > 0 {

@@ -38,7 +38,7 @@ func TestDiagnose(t *testing.T) {
 			r.Errors = map[string]int64{"fd_limit": 1}
 		}, []string{"1 of 100 connection attempts failed (1.0%): fd_limit 1"}},
 		{"replies timed out", func(r *Result) { r.Messages.TimedOut = 50 },
-			[]string{"50 replies timed out (0.5% of 10000 sent) after the reply timeout of 5s"}},
+			[]string{"50 replies timed out (0.5% of 10000 sent) after the reply timeout of 5s or with their connection closed"}},
 		{"in flight, corrupt, late, duplicate", func(r *Result) {
 			r.Messages.InFlight, r.Messages.Corrupt, r.Messages.Late, r.Messages.Duplicate = 4, 3, 2, 1
 		}, []string{
@@ -75,7 +75,7 @@ func TestDiagnose(t *testing.T) {
 			r.Generator.CPUUserS = 100
 		}, []string{
 			"1 of 100 connection attempts failed (1.0%): timeout 1",
-			"1 replies timed out (0.0% of 10000 sent) after the reply timeout of 5s",
+			"1 replies timed out (0.0% of 10000 sent) after the reply timeout of 5s or with their connection closed",
 			"the generator was CPU-bound: it used 10.20 of 2 cores (GOMAXPROCS) over the run, so the numbers may show wsload's limit, not the target's",
 		}},
 	} {
