@@ -451,12 +451,16 @@ func (e *Engine) endWhenAllClosed(ctx context.Context, dialDone <-chan struct{},
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		open := 0
-		e.forEachConn(func(c *conn) {
-			if !c.isClosed() {
-				open++
-			}
-		})
+		// The open gauge is one atomic load; only when it reads 0 are the
+		// connections looked at one by one (some may still be handshaking).
+		open := int(e.rec.Open())
+		if open == 0 {
+			e.forEachConn(func(c *conn) {
+				if !c.isClosed() {
+					open++
+				}
+			})
+		}
 		if open == 0 {
 			e.endReason.CompareAndSwap(nil, stats.EndAllClosed)
 			end()

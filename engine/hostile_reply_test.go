@@ -400,3 +400,34 @@ func TestReplyPathAllocs(t *testing.T) {
 		t.Fatalf("received %d, duplicate %d, corrupt %d, unmatched %d", iv.Received, iv.Duplicate, iv.Corrupt, iv.Unmatched)
 	}
 }
+
+// TestSweepCoversEveryConnection: a sweep looks at sweepChunk connections a
+// call and, over the calls of one pass, expires every connection's overdue
+// messages, however many connections the sender has.
+func TestSweepCoversEveryConnection(t *testing.T) {
+	const n = 2*sweepChunk + 100
+	e := &Engine{cfg: Config{ReplyTimeout: time.Second}, base: time.Now()}
+	rec := stats.NewRecorder(1)
+	s := newSender(e, rec.Shard(0))
+	for i := range n {
+		c := &conn{e: e, id: uint32(i), state: stOpen, seq: 2}
+		c.out = []pending{{seq: 0, sched: 1, sent: 1}, {seq: 1, sched: 1, sent: int64(5 * time.Second)}}
+		s.q = append(s.q, due{at: int64(time.Hour), c: c})
+	}
+	now := int64(2 * time.Second) // the first message of each is overdue, the second not
+	calls := 1
+	for !s.sweep(now) {
+		calls++
+	}
+	if calls != 3 {
+		t.Fatalf("a pass over %d connections took %d calls, want 3", n, calls)
+	}
+	if iv := rec.Rotate(time.Now()); iv.TimedOut != n {
+		t.Fatalf("timed out %d, want %d", iv.TimedOut, n)
+	}
+	for _, d := range s.q {
+		if len(d.c.out)-d.c.head != 1 || d.c.out[d.c.head].seq != 1 || len(d.c.expired) != 1 {
+			t.Fatalf("connection %d: outstanding %v, expired %v", d.c.id, d.c.out[d.c.head:], d.c.expired)
+		}
+	}
+}
