@@ -14,7 +14,6 @@ import (
 	"github.com/lesismal/nbio"
 
 	"github.com/wsload/wsload/engine/wsproto"
-	"github.com/wsload/wsload/scenario"
 	"github.com/wsload/wsload/stats"
 )
 
@@ -58,8 +57,13 @@ type conn struct {
 	seq     uint64
 	out     []pending // in seq order; out[head:] may hold answered entries
 	head    int
-	rnd     uint64 // masking keys
-	code    int    // close code to record when the connection ends
+	// expired holds the seqs of messages that timed out, ascending, to tell
+	// a late echo from a duplicate (reply.go); seqs below expFloor are
+	// forgotten.
+	expired  []uint64
+	expFloor uint64
+	rnd      uint64 // masking keys
+	code     int    // close code to record when the connection ends
 
 	// Per-backend bookkeeping (backend.go): the backend, nil when the run
 	// does not tell backends apart; waiting for the announcing message; and
@@ -83,7 +87,9 @@ type handshake struct {
 // whole run (Config.Partition.ID(i)).
 func newConn(e *Engine, i int) *conn {
 	id := uint64(e.cfg.Partition.ID(i))
-	return &conn{e: e, id: uint32(id), slot: true, rnd: id*0x9E3779B97F4A7C15 | 1, bk: e.unknown}
+	c := &conn{e: e, id: uint32(id), slot: true, rnd: id*0x9E3779B97F4A7C15 | 1, bk: e.unknown}
+	c.rd.ValidateUTF8 = true // RFC 6455: fail text messages and close reasons that are not UTF-8 with 1007
+	return c
 }
 
 // mask returns a fresh masking key (xorshift64*): unpredictable enough for
@@ -129,7 +135,9 @@ func (c *conn) failDial(reason string, err error) {
 func (c *conn) ended() {
 	if c.fl != nil {
 		c.fl.closed(c.e.now())
+		return
 	}
+	c.dropOutstanding()
 }
 
 // resetForDial makes a closed connection ready to be dialed again (a
@@ -343,8 +351,12 @@ func (c *conn) feed(data []byte) {
 			code = pe.Code
 			_ = c.write(wsproto.AppendClose(nil, pe.Code, "", c.mask()))
 		}
-		c.recError("invalid_frame")
-		c.e.sample("invalid_frame", err)
+		reason := "invalid_frame"
+		if code == wsproto.CloseInvalidPayload {
+			reason = "invalid_utf8"
+		}
+		c.recError(reason)
+		c.e.sample(reason, err)
 		c.endLocked(code)
 	}
 }
@@ -355,35 +367,12 @@ func (c *conn) OnMessage(op wsproto.Opcode, payload []byte) {
 		return
 	}
 	now := c.e.now()
-	c.sh.ReceivedFor(c.bk, len(payload))
 	if c.fl != nil {
+		c.sh.ReceivedFor(c.bk, len(payload))
 		c.fl.message(payload, now)
 		return
 	}
-	id, seq, ok := scenario.ParseID(payload)
-	if !ok || id != c.id {
-		c.sh.Unmatched()
-		return
-	}
-	// Entries are in seq order: binary search the live part.
-	out := c.out[c.head:]
-	lo, hi := 0, len(out)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if out[m].seq < seq {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo == len(out) || out[lo].seq != seq || out[lo].sent == 0 {
-		c.sh.Unmatched() // late (already timed out), duplicated, or not ours
-		return
-	}
-	p := &out[lo]
-	c.sh.RTTFor(c.bk, time.Duration(now-p.sched), time.Duration(now-p.sent))
-	p.sent = 0
-	c.trim()
+	c.reply(op, payload, now) // reply.go
 }
 
 // trim drops answered entries from the front and compacts now and then.
@@ -540,6 +529,9 @@ func (c *conn) outstanding() int {
 		}
 		return 0
 	}
+	if c.state != stOpen && c.state != stClosing {
+		return 0 // can never be answered (ended counted them)
+	}
 	n := 0
 	for _, p := range c.out[c.head:] {
 		if p.sent != 0 {
@@ -547,41 +539,4 @@ func (c *conn) outstanding() int {
 		}
 	}
 	return n
-}
-
-// expire counts messages unanswered for longer than the reply timeout,
-// into sh. mu must be held.
-func (c *conn) expire(now int64, sh *stats.Shard) {
-	limit := int64(c.e.cfg.ReplyTimeout)
-	for c.head < len(c.out) {
-		p := &c.out[c.head]
-		if p.sent != 0 {
-			if now-p.sent < limit {
-				break
-			}
-			sh.TimedOutFor(c.bk)
-			p.sent = 0
-		}
-		c.head++
-	}
-	c.trim()
-}
-
-// expireAll counts every unanswered message as timed out (after the drain).
-func (c *conn) expireAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fl != nil {
-		if c.fl.awaitingReply() && c.state == stOpen {
-			c.sh.TimedOutFor(c.bk)
-		}
-		c.fl.done = true // a reply arriving now is unmatched, not measured as well
-		return
-	}
-	for i := c.head; i < len(c.out); i++ {
-		if c.out[i].sent != 0 {
-			c.sh.TimedOutFor(c.bk)
-		}
-	}
-	c.out, c.head = nil, 0
 }

@@ -103,6 +103,10 @@ type Engine struct {
 
 	samples sync.Map // reason → first error text seen, for the report
 
+	tmplOnce  sync.Once    // echoTemplate (reply.go)
+	tmpl      []byte       // the echo message of connection 0, sequence 0
+	endReason atomic.Value // string: why the run ended (stats.End*), set by Run
+
 	plain [][]byte // per poller: plaintext buffer for wss reads, made on first use
 
 	ran   atomic.Bool                // Run was called: an Engine runs once
@@ -122,6 +126,10 @@ type Engine struct {
 	// it lets a test hold the generator back and check that the corrected
 	// latency includes the lateness and the uncorrected one does not.
 	holdSend func()
+	// slowWrite, when set (tests only), runs inside each scenario send's
+	// write, after its clock was read: a write that takes long, which the
+	// uncorrected latency must include, as the echo flow's does.
+	slowWrite func()
 	// stop, when set (tests only), ends the run once closed, as if its
 	// duration were over (drain, close 1000): a test's run lasts until what
 	// it waits for has happened, with the duration as the deadline.
@@ -311,9 +319,16 @@ func (e *Engine) Run(ctx context.Context, sinks ...func(iv *stats.Interval)) (*s
 			e.ramp(runCtx)
 		}
 	}()
+	if e.plan == nil {
+		go e.endWhenAllClosed(runCtx, dialDone, cancelRun)
+	}
 
 	<-runCtx.Done()
 	interrupted := ctx.Err() != nil
+	if interrupted {
+		e.endReason.CompareAndSwap(nil, stats.EndInterrupted)
+	}
+	e.endReason.CompareAndSwap(nil, stats.EndDuration)
 	e.stopping.Store(true)
 	wg.Wait()  // senders stopped: nothing new goes out
 	<-dialDone // no dial in progress
@@ -321,7 +336,7 @@ func (e *Engine) Run(ctx context.Context, sinks ...func(iv *stats.Interval)) (*s
 	if !interrupted {
 		e.drain(ctx)
 	}
-	e.expireAll()
+	e.expireAll(ctx.Err() != nil)
 	code := 1000
 	if interrupted || ctx.Err() != nil {
 		code = 1001
@@ -365,6 +380,7 @@ func (e *Engine) result(agg *stats.Aggregate, u0, u1 usage) *stats.Result {
 	if samples := e.SampleErrors(); len(samples) > 0 {
 		res.ErrorSamples = samples
 	}
+	res.EndReason = e.EndReason()
 	return res
 }
 
@@ -459,7 +475,10 @@ func (e *Engine) forEachConn(f func(c *conn)) {
 	}
 }
 
-// drain waits, up to the reply timeout, for replies to messages already sent.
+// drain waits, up to the reply timeout, for replies to messages already
+// sent on connections still open; it ends as soon as none is awaited (a
+// closed connection awaits nothing: its messages were counted timed out
+// when it ended).
 func (e *Engine) drain(ctx context.Context) {
 	if e.period == 0 && e.plan == nil {
 		return
@@ -475,13 +494,57 @@ func (e *Engine) drain(ctx context.Context) {
 	}
 }
 
-// expireAll counts replies still missing after the drain as timed out.
-func (e *Engine) expireAll() {
-	e.forEachConn(func(c *conn) { c.expireAll() })
+// expireAll settles the replies still missing after the drain: timed out,
+// or in flight when the run was interrupted before their timeout.
+func (e *Engine) expireAll(interrupted bool) {
+	e.forEachConn(func(c *conn) { c.expireAll(interrupted) })
+}
+
+// EndReason says why the run ended (stats.EndDuration, EndInterrupted,
+// EndAllClosed); empty before Run has ended.
+func (e *Engine) EndReason() string {
+	s, _ := e.endReason.Load().(string)
+	return s
+}
+
+// endWhenAllClosed ends an echo run early once every connection is gone and
+// none is left to dial: nothing more can be sent or received, so waiting for
+// the duration (and then the reply timeout) would measure nothing.
+func (e *Engine) endWhenAllClosed(ctx context.Context, dialDone <-chan struct{}, end context.CancelFunc) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-dialDone:
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		// The open gauge is one atomic load; only when it reads 0 are the
+		// connections looked at one by one (some may still be handshaking).
+		open := int(e.rec.Open())
+		if open == 0 {
+			e.forEachConn(func(c *conn) {
+				if !c.isClosed() {
+					open++
+				}
+			})
+		}
+		if open == 0 {
+			e.endReason.CompareAndSwap(nil, stats.EndAllClosed)
+			end()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // closeAll starts the close handshake on every open connection and waits for
-// the servers' answers, at most CloseTimeout.
+// the servers' answers, at most CloseTimeout; connections that have not
+// answered by then count as close_timeout and close abnormally (1006).
 func (e *Engine) closeAll(code int) {
 	e.closing.Store(int32(code))
 	e.forEachConn(func(c *conn) { c.startClose(code) })
@@ -498,6 +561,7 @@ func (e *Engine) closeAll(code int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	e.forEachConn(func(c *conn) { c.closeTimedOut(e.cfg.CloseTimeout) })
 }
 
 func (e *Engine) sample(reason string, err error) {

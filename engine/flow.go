@@ -652,11 +652,17 @@ func (f *flowState) send(st *scenario.Step, now int64) {
 func (f *flowState) sent(b *scratch, op wsproto.Opcode, sched int64, step string) {
 	c := f.c
 	bk := c.sendBackend()
+	// The actual send time is read before the write (and its compression),
+	// as the echo flow does (sender.fire): uncorrected latency includes the
+	// write, and send lag is the wait before it.
+	actual := c.e.now()
+	if c.e.slowWrite != nil {
+		c.e.slowWrite()
+	}
 	if !f.write(b, op, b.payload) {
 		c.sh.StepError(step)
 		return
 	}
-	actual := c.e.now()
 	lag := time.Duration(max(actual-sched, 0))
 	c.sh.SentFor(bk, len(b.payload), lag)
 	c.sh.StepSent(step, lag)

@@ -1060,3 +1060,35 @@ flows:
 		t.Fatalf("reconnect corrected %+v below uncorrected %+v", back.Corrected, back.Uncorrected)
 	}
 }
+
+// TestFlowSendClockBeforeWrite: a scenario send reads its actual send time
+// before the write, like the echo flow, so the uncorrected latency of the
+// expect that follows includes a slow write (here 150 ms, injected).
+// Before, the clock was read after the write and the write's time vanished
+// from both latencies' difference.
+func TestFlowSendClockBeforeWrite(t *testing.T) {
+	const slow = 150 * time.Millisecond
+	s := startServer(t, server.Config{})
+	p := plan(t, s.URL(), `
+phases: [{connections: 1, duration: 2m}]
+flows:
+  - name: echo
+    steps:
+      - repeat:
+          rate: 2
+          count: 3
+          steps:
+            - send: {json: {id: "${conn}-${seq}"}}
+            - expect: {regex: '"id":"\d+-\d+"', timeout: 2m}
+              name: rtt
+      - sleep: 1h
+`)
+	r, _ := runUntil(t, p, runOpts{
+		engine: func(e *Engine) { e.slowWrite = func() { time.Sleep(slow) } },
+		done:   func(w waitRun) bool { return w.steps("rtt") == 3 },
+	})
+	st := r.Latency.Steps["rtt"]
+	if st.Uncorrected.Count != 3 || time.Duration(st.Uncorrected.MinUS)*time.Microsecond < slow {
+		t.Fatalf("uncorrected rtt %+v: want 3 samples, each at least the %v write", st.Uncorrected, slow)
+	}
+}

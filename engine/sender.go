@@ -24,11 +24,13 @@ type sender struct {
 	retimed []*flowState  // scenario flows whose timer changed (flowtimer.go)
 	wake    chan struct{} // capacity 1: "added or retimed is not empty"
 
-	q       dueHeap
-	fq      flowHeap // scenario flows' timers, one entry per flow at most
-	payload []byte
-	frame   []byte
-	comp    *wsproto.Compressor // only when compression is negotiated somewhere
+	q        dueHeap
+	fq       flowHeap // scenario flows' timers, one entry per flow at most
+	sweepAt  int64    // next expiry sweep of q's connections (reply.go)
+	sweepPos int      // where in q the sweep under way goes on; 0 = none under way
+	payload  []byte
+	frame    []byte
+	comp     *wsproto.Compressor // only when compression is negotiated somewhere
 }
 
 type due struct {
@@ -98,7 +100,10 @@ func (s *sender) run(ctx context.Context) {
 		}
 		wait := time.Hour
 		if len(s.q) > 0 {
-			wait = time.Duration(s.q[0].at - now)
+			if now >= s.sweepAt && s.sweep(now) {
+				s.sweepAt = now + int64(sweepEvery)
+			}
+			wait = time.Duration(min(s.q[0].at, s.sweepAt) - now)
 		}
 		if len(s.fq) > 0 {
 			wait = min(wait, time.Duration(s.fq[0].hat-now))
@@ -141,6 +146,38 @@ func sleepPrecise(d time.Duration) {
 	ts := syscall.NsecToTimespec(int64(d))
 	_ = syscall.Nanosleep(&ts, nil)
 }
+
+// sweep expires the unanswered messages of the connections this sender
+// sends for, so timeouts are counted when they happen even when a
+// connection's next send is far off. It looks at most sweepChunk
+// connections per call, so that sends due meanwhile are not held up, and
+// reports whether it went through all of q. (Sends reorder q between calls:
+// a connection may be looked at twice or not at all in one pass; it is
+// then expired by the next pass or its next send.)
+func (s *sender) sweep(now int64) bool {
+	if s.sweepPos >= len(s.q) { // q shrank since the last call
+		s.sweepPos = 0
+		return true
+	}
+	end := min(s.sweepPos+sweepChunk, len(s.q))
+	for _, d := range s.q[s.sweepPos:end] {
+		c := d.c
+		c.mu.Lock()
+		if c.state == stOpen || c.state == stClosing {
+			c.expire(now, s.sh)
+		}
+		c.mu.Unlock()
+	}
+	if end >= len(s.q) {
+		s.sweepPos = 0
+		return true
+	}
+	s.sweepPos = end
+	return false
+}
+
+// sweepChunk is how many connections one sweep call looks at.
+const sweepChunk = 512
 
 // fire sends c's message scheduled at sched and returns the next send time;
 // ok is false when c no longer sends.

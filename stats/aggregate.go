@@ -209,7 +209,11 @@ func (t *Interval) counts(peak int64, dur float64) (Connections, Messages) {
 		Sent:          t.Sent,
 		Received:      t.Received,
 		TimedOut:      t.TimedOut,
+		InFlight:      t.InFlight,
 		Unmatched:     t.Unmatched,
+		Duplicate:     t.Duplicate,
+		Late:          t.Late,
+		Corrupt:       t.Corrupt,
 		BytesSent:     t.BytesSent,
 		BytesReceived: t.BytesReceived,
 	}

@@ -326,6 +326,31 @@ func (s *Shard) ReceivedFor(b *Backend, bytes int) {
 	s.mu.Unlock()
 }
 
+// ReplyFor counts a matched reply of bytes as received, with its round
+// trip (RTTFor), under one lock: ReceivedFor and RTTFor together.
+func (s *Shard) ReplyFor(b *Backend, bytes int, corrected, uncorrected time.Duration) {
+	s.mu.Lock()
+	s.cur.Received++
+	s.cur.BytesReceived += int64(bytes)
+	var n int64
+	if record(s.cur.RTT, corrected) {
+		n++
+	}
+	if record(s.cur.RTTUncorrected, uncorrected) {
+		n++
+	}
+	if b != nil {
+		sl := s.slot(b)
+		sl.Received++
+		if sl.RTT == nil {
+			sl.RTT = NewHistogram()
+		}
+		record(sl.RTT, corrected) // not added to Clamped: the run-wide histogram counted it
+	}
+	s.cur.Clamped += n
+	s.mu.Unlock()
+}
+
 // RTTFor is RTT, with the corrected round trip also recorded for b, under
 // one lock. b's histogram is allocated with its first sample.
 func (s *Shard) RTTFor(b *Backend, corrected, uncorrected time.Duration) {

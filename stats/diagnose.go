@@ -66,7 +66,20 @@ func (r *Result) Diagnose() []string {
 		if t := r.Config.ReplyTimeoutS; t > 0 {
 			s += fmt.Sprintf(" after the reply timeout of %gs", t)
 		}
+		s += " or with their connection closed"
 		w = append(w, s)
+	}
+	if m.InFlight > 0 {
+		w = append(w, fmt.Sprintf("%d messages were still waiting for their reply when the run was interrupted (in flight, not timed out)", m.InFlight))
+	}
+	if m.Corrupt > 0 {
+		w = append(w, fmt.Sprintf("%d echoes were corrupt (length, frame type or content differ from what was sent): not counted as received", m.Corrupt))
+	}
+	if m.Late > 0 {
+		w = append(w, fmt.Sprintf("%d replies arrived after their message had timed out (late): not counted as received", m.Late))
+	}
+	if m.Duplicate > 0 {
+		w = append(w, fmt.Sprintf("%d replies answered a message already answered (duplicate): not counted as received", m.Duplicate))
 	}
 	if lag := r.Latency.SendLag; lag.Count > 0 {
 		limit := float64(MinLagWarnUS)

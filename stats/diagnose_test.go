@@ -38,7 +38,15 @@ func TestDiagnose(t *testing.T) {
 			r.Errors = map[string]int64{"fd_limit": 1}
 		}, []string{"1 of 100 connection attempts failed (1.0%): fd_limit 1"}},
 		{"replies timed out", func(r *Result) { r.Messages.TimedOut = 50 },
-			[]string{"50 replies timed out (0.5% of 10000 sent) after the reply timeout of 5s"}},
+			[]string{"50 replies timed out (0.5% of 10000 sent) after the reply timeout of 5s or with their connection closed"}},
+		{"in flight, corrupt, late, duplicate", func(r *Result) {
+			r.Messages.InFlight, r.Messages.Corrupt, r.Messages.Late, r.Messages.Duplicate = 4, 3, 2, 1
+		}, []string{
+			"4 messages were still waiting for their reply when the run was interrupted (in flight, not timed out)",
+			"3 echoes were corrupt (length, frame type or content differ from what was sent): not counted as received",
+			"2 replies arrived after their message had timed out (late): not counted as received",
+			"1 replies answered a message already answered (duplicate): not counted as received",
+		}},
 		{"send lag above 10% of the send interval", func(r *Result) {
 			r.Config.Rate = 1 // interval 1s: the limit is 100ms
 			r.Latency.SendLag.P99US = 150_000
@@ -120,7 +128,7 @@ func TestDiagnose(t *testing.T) {
 			r.Generator.CPUUserS = 100
 		}, []string{
 			"1 of 100 connection attempts failed (1.0%): timeout 1",
-			"1 replies timed out (0.0% of 10000 sent) after the reply timeout of 5s",
+			"1 replies timed out (0.0% of 10000 sent) after the reply timeout of 5s or with their connection closed",
 			"the generator was CPU-bound: it used 10.20 of 2 cores (GOMAXPROCS) over the run, so the numbers may show wsload's limit, not the target's",
 		}},
 	} {

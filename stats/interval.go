@@ -88,8 +88,17 @@ type Interval struct {
 	Received      int64 // messages received
 	BytesSent     int64
 	BytesReceived int64
-	TimedOut      int64 // replies that did not arrive within the reply timeout
-	Unmatched     int64 // received messages that matched no outstanding request
+	TimedOut      int64 // messages whose reply did not arrive within the reply timeout
+	InFlight      int64 // messages still waiting for their reply, within the timeout, when the run was interrupted
+	Unmatched     int64 // received messages that matched no message sent (pushes, other ids)
+
+	// Replies beside Received, never inside it: a reply to a message already
+	// answered (Duplicate), one arriving after its message timed out (Late),
+	// and an echo whose id matched but whose length, frame type or content
+	// did not (Corrupt; its message stays outstanding).
+	Duplicate int64
+	Late      int64
+	Corrupt   int64
 
 	// Clamped counts latency samples above HighestUS, recorded at HighestUS.
 	Clamped int64
@@ -177,7 +186,11 @@ func (iv *Interval) Merge(o *Interval) {
 	iv.BytesSent += o.BytesSent
 	iv.BytesReceived += o.BytesReceived
 	iv.TimedOut += o.TimedOut
+	iv.InFlight += o.InFlight
 	iv.Unmatched += o.Unmatched
+	iv.Duplicate += o.Duplicate
+	iv.Late += o.Late
+	iv.Corrupt += o.Corrupt
 	iv.Clamped += o.Clamped
 	iv.Open += o.Open
 	iv.PeakOpen += o.PeakOpen

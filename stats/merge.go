@@ -433,7 +433,11 @@ func (m *merger) add(r *Result) error {
 	t.BytesSent += r.Messages.BytesSent
 	t.BytesReceived += r.Messages.BytesReceived
 	t.TimedOut += r.Messages.TimedOut
+	t.InFlight += r.Messages.InFlight
 	t.Unmatched += r.Messages.Unmatched
+	t.Duplicate += r.Messages.Duplicate
+	t.Late += r.Messages.Late
+	t.Corrupt += r.Messages.Corrupt
 	t.Clamped += r.Generator.Clamped
 	t.Errors = addCounts(t.Errors, r.Errors)
 	t.ConnFailures = addCounts(t.ConnFailures, r.Connections.FailedByReason)

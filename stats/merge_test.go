@@ -57,6 +57,12 @@ func splitRun(t *testing.T, seg Segment) (*Result, []int64) {
 				s.Sent(100, lag)
 				if c == 13 && i == 0 {
 					s.TimedOut()
+					s.Other(OtherLate, 100)
+					continue
+				}
+				if c == 14 && i == 0 {
+					s.InFlight(1)
+					s.Other(Other(sec%4), 100) // each kind, in different seconds
 					continue
 				}
 				s.Received(100)
@@ -98,6 +104,9 @@ func TestMergeSegmentsEqualsWhole(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Messages, whole.Messages) {
 		t.Fatalf("messages: merged %+v, whole %+v", got.Messages, whole.Messages)
+	}
+	if m := whole.Messages; m.InFlight != 3 || m.Duplicate != 1 || m.Late != 4 || m.Corrupt != 1 {
+		t.Fatalf("messages %+v: want in flight 3, duplicate 1, late 4, corrupt 1", m)
 	}
 	if !reflect.DeepEqual(got.CloseCodes, whole.CloseCodes) || !reflect.DeepEqual(got.Errors, whole.Errors) {
 		t.Fatalf("close codes/errors: merged %v %v, whole %v %v", got.CloseCodes, got.Errors, whole.CloseCodes, whole.Errors)

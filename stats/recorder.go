@@ -286,11 +286,48 @@ func (s *Shard) TimedOut() {
 	s.mu.Unlock()
 }
 
-// Unmatched counts a received message that matched no outstanding request
-// (a late reply after its timeout, or a server push).
+// Unmatched counts a received message that matched no message sent (a
+// server push, another connection's id).
 func (s *Shard) Unmatched() {
 	s.mu.Lock()
 	s.cur.Unmatched++
+	s.mu.Unlock()
+}
+
+// Other is a kind of received message that is not a reply counted as
+// received (Shard.Other).
+type Other uint8
+
+const (
+	OtherUnmatched Other = iota // matches no message sent
+	OtherDuplicate              // answers a message already answered
+	OtherLate                   // answers a message that had already timed out
+	OtherCorrupt                // an echo whose id matched but whose length, type or content did not
+)
+
+// Other counts a received message of bytes that answers no outstanding
+// message, by kind; its bytes count in BytesReceived.
+func (s *Shard) Other(kind Other, bytes int) {
+	s.mu.Lock()
+	s.cur.BytesReceived += int64(bytes)
+	switch kind {
+	case OtherDuplicate:
+		s.cur.Duplicate++
+	case OtherLate:
+		s.cur.Late++
+	case OtherCorrupt:
+		s.cur.Corrupt++
+	default:
+		s.cur.Unmatched++
+	}
+	s.mu.Unlock()
+}
+
+// InFlight counts n messages still waiting for their reply, within the reply
+// timeout, when the run was interrupted.
+func (s *Shard) InFlight(n int64) {
+	s.mu.Lock()
+	s.cur.InFlight += n
 	s.mu.Unlock()
 }
 

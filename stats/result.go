@@ -25,12 +25,15 @@ const Tool = "wsload"
 // reports, compare and merge. All durations are in microseconds (the "_us"
 // fields) or seconds (the "_s" fields).
 type Result struct {
-	Schema      string           `json:"schema"`
-	Tool        string           `json:"tool"`
-	Version     string           `json:"version"`
-	Target      string           `json:"target"`
-	Start       time.Time        `json:"start"`
-	DurationS   float64          `json:"duration_s"`
+	Schema    string    `json:"schema"`
+	Tool      string    `json:"tool"`
+	Version   string    `json:"version"`
+	Target    string    `json:"target"`
+	Start     time.Time `json:"start"`
+	DurationS float64   `json:"duration_s"`
+	// EndReason says why the run ended: EndDuration, EndInterrupted or
+	// EndAllClosed; empty in results written before it existed.
+	EndReason   string           `json:"end_reason,omitempty"`
 	Config      Config           `json:"config"`
 	Connections Connections      `json:"connections"`
 	Messages    Messages         `json:"messages"`
@@ -61,6 +64,13 @@ type Result struct {
 	// before they reach a terminal or a page. Omitted when there were none.
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 }
+
+// Result.EndReason values.
+const (
+	EndDuration    = "duration"               // the configured duration passed
+	EndInterrupted = "interrupted"            // the run was cancelled (Ctrl-C)
+	EndAllClosed   = "all_connections_closed" // every connection was gone and none was left to dial
+)
 
 // Config is the run's configuration as the CLI resolved it, mirrored into the
 // Result. The engine or cmd fills it; header values must already be redacted
@@ -131,11 +141,24 @@ type Connections struct {
 
 // Messages sums the run's message events. Rates are per second of the run's
 // duration.
+//
+// For echo runs every sent message ends in exactly one of Received (answered
+// by a correct echo), TimedOut (no correct echo within the reply timeout, or
+// its connection closed first: it can never be answered) and InFlight (still
+// within its reply timeout when the run was interrupted):
+// Sent = Received + TimedOut + InFlight. Every received message that is not
+// in Received is in exactly one of Unmatched, Duplicate, Late and Corrupt. A
+// corrupt echo does not answer its message, which ends timed out unless a
+// correct echo follows in time.
 type Messages struct {
 	Sent          int64   `json:"sent"`
 	Received      int64   `json:"received"`
 	TimedOut      int64   `json:"timed_out"`
+	InFlight      int64   `json:"in_flight"`
 	Unmatched     int64   `json:"unmatched"`
+	Duplicate     int64   `json:"duplicate"`
+	Late          int64   `json:"late"`
+	Corrupt       int64   `json:"corrupt"`
 	BytesSent     int64   `json:"bytes_sent"`
 	BytesReceived int64   `json:"bytes_received"`
 	SentPerS      float64 `json:"sent_per_s"`
@@ -236,6 +259,29 @@ type Generator struct {
 	// recorded at its top.
 	Clamped  int64    `json:"clamped_samples"`
 	Warnings []string `json:"warnings"`
+}
+
+// MarshalJSON writes a latency without samples with null for its min, mean,
+// stddev, percentiles and max: there is no value, and 0 would read as a
+// perfect one. Reading null back leaves those fields 0, with Count 0.
+func (l Latency) MarshalJSON() ([]byte, error) {
+	type plain Latency // no MarshalJSON: no recursion
+	if l.Count != 0 {
+		return json.Marshal(plain(l))
+	}
+	return json.Marshal(struct {
+		Count    int64    `json:"count"`
+		MinUS    *int64   `json:"min_us"`
+		MeanUS   *float64 `json:"mean_us"`
+		StddevUS *float64 `json:"stddev_us"`
+		P50US    *int64   `json:"p50_us"`
+		P90US    *int64   `json:"p90_us"`
+		P99US    *int64   `json:"p99_us"`
+		P999US   *int64   `json:"p999_us"`
+		P9999US  *int64   `json:"p9999_us"`
+		MaxUS    *int64   `json:"max_us"`
+		HDR      string   `json:"hdr"`
+	}{HDR: l.HDR})
 }
 
 // Percentile returns the value of the named percentile (a Percentiles name)
@@ -372,7 +418,11 @@ func (r *Result) validate() error {
 		{"messages.sent", r.Messages.Sent},
 		{"messages.received", r.Messages.Received},
 		{"messages.timed_out", r.Messages.TimedOut},
+		{"messages.in_flight", r.Messages.InFlight},
 		{"messages.unmatched", r.Messages.Unmatched},
+		{"messages.duplicate", r.Messages.Duplicate},
+		{"messages.late", r.Messages.Late},
+		{"messages.corrupt", r.Messages.Corrupt},
 		{"messages.bytes_sent", r.Messages.BytesSent},
 		{"messages.bytes_received", r.Messages.BytesReceived},
 	} {

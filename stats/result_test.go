@@ -257,3 +257,49 @@ func FuzzDecodeResult(f *testing.F) {
 		_ = again.Diagnose()
 	})
 }
+
+// TestEmptyLatencyIsNull: a latency without samples (an idle run's rtt) has
+// no min, percentiles or max: JSON says null, not 0, and reads back.
+func TestEmptyLatencyIsNull(t *testing.T) {
+	agg := NewAggregate(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
+	iv := NewInterval(agg.start, agg.start.Add(time.Second))
+	iv.Attempted, iv.Established = 1, 1
+	Record(iv.Handshake, 3*time.Millisecond)
+	agg.Add(iv)
+	r := agg.Result(Header{Target: "ws://127.0.0.1:1/"})
+	var b bytes.Buffer
+	if err := EncodeResult(&b, r); err != nil {
+		t.Fatalf("EncodeResult: %v", err)
+	}
+	var doc struct {
+		Latency map[string]json.RawMessage `json:"latency"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var rtt, hs map[string]any
+	if err := json.Unmarshal(doc.Latency["rtt"], &rtt); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(doc.Latency["handshake"], &hs); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"min_us", "mean_us", "stddev_us", "p50_us", "p99_us", "p9999_us", "max_us"} {
+		if v, ok := rtt[k]; !ok || v != nil {
+			t.Fatalf("rtt %s = %v (present %v), want null", k, v, ok)
+		}
+		if hs[k] == nil {
+			t.Fatalf("handshake %s is null with a sample", k)
+		}
+	}
+	if rtt["count"] != float64(0) {
+		t.Fatalf("rtt count %v", rtt["count"])
+	}
+	got, err := DecodeResult(&b)
+	if err != nil {
+		t.Fatalf("DecodeResult: %v", err)
+	}
+	if got.Latency.RTT.Count != 0 || got.Latency.RTT.P99US != 0 || got.Latency.Handshake.Count != 1 {
+		t.Fatalf("read back rtt %+v handshake count %d", got.Latency.RTT, got.Latency.Handshake.Count)
+	}
+}

@@ -67,15 +67,20 @@ func WriteText(w io.Writer, r *Result) error {
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 
 	p("wsload %s -> %s\n", r.Version, r.Target)
-	p("Start        %s, duration %.2fs\n", r.Start.UTC().Format(time.RFC3339), r.DurationS)
+	p("Start        %s, duration %.2fs", r.Start.UTC().Format(time.RFC3339), r.DurationS)
+	if r.EndReason != "" {
+		p(", ended: %s", termsafe.Escape(strings.ReplaceAll(r.EndReason, "_", " ")))
+	}
+	p("\n")
 	p("Config       %s\n", describeConfig(r.Config))
 	p("\n")
 
 	c, m := r.Connections, r.Messages
 	p("Connections  requested %d, attempted %d, established %d, failed %d, not started %d, closed %d, peak open %d\n",
 		c.Requested, c.Attempted, c.Established, c.Failed, c.NotStarted, c.Closed, c.PeakOpen)
-	p("Messages     sent %d (%s), received %d (%s), timed out %d, unmatched %d\n",
-		m.Sent, fmtRate(m.SentPerS), m.Received, fmtRate(m.ReceivedPerS), m.TimedOut, m.Unmatched)
+	p("Messages     sent %d (%s), received %d (%s), timed out %d, in flight %d\n",
+		m.Sent, fmtRate(m.SentPerS), m.Received, fmtRate(m.ReceivedPerS), m.TimedOut, m.InFlight)
+	p("Other msgs   unmatched %d, duplicate %d, late %d, corrupt %d\n", m.Unmatched, m.Duplicate, m.Late, m.Corrupt)
 	p("Bytes        sent %s, received %s\n", FormatBytes(m.BytesSent), FormatBytes(m.BytesReceived))
 	p("\n")
 
@@ -168,11 +173,17 @@ func WriteText(w io.Writer, r *Result) error {
 		p(" (GOMAXPROCS %d)", g.GOMAXPROCS)
 	}
 	perMsg := FormatUS(int64(math.Round(g.CPUPerMsgUS)))
-	if g.CPUPerMsgUS < 100 {
+	switch {
+	case m.Sent == 0 && m.Received == 0:
+		perMsg = "-" // no message: no cost per message
+	case g.CPUPerMsgUS < 100:
 		perMsg = fmt.Sprintf("%.1fµs", g.CPUPerMsgUS) // sub-µs precision matters here
 	}
-	p(", %s CPU per message, max RSS %s, send lag p99 %s\n",
-		perMsg, FormatBytes(g.MaxRSSBytes), FormatUS(r.Latency.SendLag.P99US))
+	lagP99 := "-"
+	if r.Latency.SendLag.Count > 0 {
+		lagP99 = FormatUS(r.Latency.SendLag.P99US)
+	}
+	p(", %s CPU per message, max RSS %s, send lag p99 %s\n", perMsg, FormatBytes(g.MaxRSSBytes), lagP99)
 	if len(g.Warnings) > 0 {
 		p("\nWarnings\n")
 		for _, warn := range g.Warnings {

@@ -44,7 +44,9 @@ func TestWriteTextGolden(t *testing.T) {
 			iv.ConnFailures = map[string]int64{"refused": 4, "dns": 1}
 			iv.Errors = map[string]int64{"refused": 4, "dns": 1}
 			agg.Add(iv)
-			return agg.Result(Header{Version: "0.1.0-test", Target: "ws://127.0.0.1:1/", Config: Config{Connections: 8, ConnectRate: 100, Binary: true}})
+			r := agg.Result(Header{Version: "0.1.0-test", Target: "ws://127.0.0.1:1/", Config: Config{Connections: 8, ConnectRate: 100, Binary: true}})
+			r.EndReason = EndAllClosed
+			return r
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,7 +46,11 @@ type wireInterval struct {
 	BytesSent     int64 `json:"bytes_sent,omitempty"`
 	BytesReceived int64 `json:"bytes_received,omitempty"`
 	TimedOut      int64 `json:"timed_out,omitempty"`
+	InFlight      int64 `json:"in_flight,omitempty"`
 	Unmatched     int64 `json:"unmatched,omitempty"`
+	Duplicate     int64 `json:"duplicate,omitempty"`
+	Late          int64 `json:"late,omitempty"`
+	Corrupt       int64 `json:"corrupt,omitempty"`
 	Clamped       int64 `json:"clamped,omitempty"`
 	Open          int64 `json:"open,omitempty"`
 	PeakOpen      int64 `json:"peak_open,omitempty"`
@@ -98,7 +102,11 @@ func EncodeInterval(w io.Writer, iv *Interval) error {
 		BytesSent:     iv.BytesSent,
 		BytesReceived: iv.BytesReceived,
 		TimedOut:      iv.TimedOut,
+		InFlight:      iv.InFlight,
 		Unmatched:     iv.Unmatched,
+		Duplicate:     iv.Duplicate,
+		Late:          iv.Late,
+		Corrupt:       iv.Corrupt,
 		Clamped:       iv.Clamped,
 		Open:          iv.Open,
 		PeakOpen:      iv.PeakOpen,
@@ -184,6 +192,7 @@ func DecodeInterval(line []byte) (*Interval, error) {
 		{"closed", wi.Closed}, {"sent", wi.Sent}, {"received", wi.Received},
 		{"bytes_sent", wi.BytesSent}, {"bytes_received", wi.BytesReceived},
 		{"timed_out", wi.TimedOut}, {"unmatched", wi.Unmatched}, {"clamped", wi.Clamped},
+		{"in_flight", wi.InFlight}, {"duplicate", wi.Duplicate}, {"late", wi.Late}, {"corrupt", wi.Corrupt},
 		{"open", wi.Open}, {"peak_open", wi.PeakOpen},
 	} {
 		if c.v < 0 {
@@ -208,6 +217,7 @@ func DecodeInterval(line []byte) (*Interval, error) {
 	iv.Requested, iv.NotStarted = wi.Requested, wi.NotStarted
 	iv.Sent, iv.Received, iv.BytesSent, iv.BytesReceived = wi.Sent, wi.Received, wi.BytesSent, wi.BytesReceived
 	iv.TimedOut, iv.Unmatched, iv.Clamped = wi.TimedOut, wi.Unmatched, wi.Clamped
+	iv.InFlight, iv.Duplicate, iv.Late, iv.Corrupt = wi.InFlight, wi.Duplicate, wi.Late, wi.Corrupt
 	iv.Open, iv.PeakOpen = wi.Open, wi.PeakOpen
 	iv.Errors = addCounts(iv.Errors, wi.Errors)
 	iv.ConnFailures = addCounts(iv.ConnFailures, wi.ConnFailures)

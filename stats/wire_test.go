@@ -19,6 +19,7 @@ func sampleInterval(t0 time.Time) *Interval {
 	Record(iv.HandshakeWait, 250*time.Millisecond)
 	iv.Sent, iv.Received, iv.BytesSent, iv.BytesReceived = 1000, 990, 64000, 63360
 	iv.TimedOut, iv.Unmatched, iv.Clamped = 4, 5, 1
+	iv.InFlight, iv.Duplicate, iv.Late, iv.Corrupt = 7, 8, 12, 13
 	iv.Open, iv.PeakOpen = 6, 9
 	iv.Errors["refused"] = 2
 	iv.Errors["read"] = 1
@@ -76,10 +77,11 @@ func TestIntervalWireRoundTrip(t *testing.T) {
 			if !got.Start.Equal(want.Start) || !got.End.Equal(want.End) {
 				t.Fatalf("times: got %v..%v, want %v..%v", got.Start, got.End, want.Start, want.End)
 			}
-			type counters struct{ rq, a, e, f, ns, c, s, r, bs, br, to, um, cl, o, po int64 }
+			type counters struct{ rq, a, e, f, ns, c, s, r, bs, br, to, um, cl, o, po, inf, dup, late, cor int64 }
 			cnt := func(iv *Interval) counters {
 				return counters{iv.Requested, iv.Attempted, iv.Established, iv.Failed, iv.NotStarted, iv.Closed, iv.Sent, iv.Received,
-					iv.BytesSent, iv.BytesReceived, iv.TimedOut, iv.Unmatched, iv.Clamped, iv.Open, iv.PeakOpen}
+					iv.BytesSent, iv.BytesReceived, iv.TimedOut, iv.Unmatched, iv.Clamped, iv.Open, iv.PeakOpen,
+					iv.InFlight, iv.Duplicate, iv.Late, iv.Corrupt}
 			}
 			if cnt(got) != cnt(want) {
 				t.Fatalf("counters: got %+v, want %+v", cnt(got), cnt(want))
