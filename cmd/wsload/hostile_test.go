@@ -77,6 +77,7 @@ func TestHostileServers(t *testing.T) {
 			&runWant{args: []string{"--handshake-timeout", "500ms"}, code: exitRunFailed, reason: "timeout"},
 			&probeWant{args: []string{"--timeout", "500ms"}, code: exitProbeConnect, fault: probe.FaultConnectTimeout}},
 		// The upgrade is refused or broken.
+		{hostile.Mode{Kind: hostile.Status, Code: 200}, &runWant{code: exitRunFailed, reason: "http_200"}, &probeWant{code: exitProbeHTTP, fault: probe.FaultHTTPStatus}},
 		{hostile.Mode{Kind: hostile.Status, Code: 400}, &runWant{code: exitRunFailed, reason: "http_400"}, &probeWant{code: exitProbeHTTP, fault: probe.FaultHTTPStatus}},
 		{hostile.Mode{Kind: hostile.Status, Code: 403}, &runWant{code: exitRunFailed, reason: "http_403"}, &probeWant{code: exitProbeHTTP, fault: probe.FaultHTTPStatus}},
 		{hostile.Mode{Kind: hostile.Status, Code: 426}, &runWant{code: exitRunFailed, reason: "http_426"}, &probeWant{code: exitProbeHTTP, fault: probe.FaultHTTPStatus}},
@@ -90,6 +91,11 @@ func TestHostileServers(t *testing.T) {
 				t.Fatalf("received %d, but the server echoes only 3 messages on each of %d connections", r.Messages.Received, hostileConns)
 			}
 		}}, nil},
+		// A balancer's idle timeout: the probe holds the connection (--idle) past it.
+		{hostile.Mode{Kind: hostile.CutAfter, Delay: time.Second}, &runWant{args: []string{"-d", "3s"}, reason: "closed_abnormally", close: 1006},
+			&probeWant{args: []string{"--idle", "1m"}, code: exitProbeIdleCut, fault: probe.FaultIdleCut, check: cutAfter(1006)}},
+		{hostile.Mode{Kind: hostile.CutAfter, Delay: time.Second, Code: 1001}, &runWant{args: []string{"-d", "3s"}, reason: "server_close_1001", close: 1001},
+			&probeWant{args: []string{"--idle", "1m"}, code: exitProbeIdleCut, fault: probe.FaultIdleCut, check: cutAfter(1001)}},
 		{hostile.Mode{Kind: hostile.ResetAfter}, nil, &probeWant{code: exitProbeClosed, fault: probe.FaultClosed}},
 		// The server closes with a valid code, or a reason meant for the terminal.
 		{hostile.Mode{Kind: hostile.EscapeReason}, &runWant{reason: "server_close_1000", close: 1000, text: `\x1b[2J\x1b[H\x0dErrors       none\x07`},
@@ -129,6 +135,16 @@ func TestHostileServers(t *testing.T) {
 				t.Run("probe", func(t *testing.T) { hostileProbe(t, url, tc.probe) })
 			}
 		})
+	}
+}
+
+// cutAfter checks that the probe saw its idle hold cut with code.
+func cutAfter(code int) func(t *testing.T, rep *probe.Report) {
+	return func(t *testing.T, rep *probe.Report) {
+		t.Helper()
+		if i := rep.Idle; i == nil || !i.Cut || i.Code != code {
+			t.Fatalf("idle %+v, want a cut with %d", rep.Idle, code)
+		}
 	}
 }
 

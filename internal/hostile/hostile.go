@@ -34,6 +34,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -86,6 +87,11 @@ const (
 	// ResetAfter echoes N messages, then resets the connection (TCP RST, SO_LINGER 0) when the
 	// next one arrives.
 	ResetAfter Kind = "reset_after"
+	// CutAfter echoes, and Delay after the upgrade ends the connection as an idle timeout of a
+	// balancer would: with a close frame of code Code when Code is set (then it closes TCP when
+	// the client's close frame comes, or IOLimit later), else by closing TCP without a close
+	// frame.
+	CutAfter Kind = "cut_after"
 	// HalfClose answers the upgrade, then shuts down its sending side (TCP FIN, no close
 	// frame) and keeps reading (and discarding) until the client drops TCP.
 	HalfClose Kind = "half_close"
@@ -145,9 +151,9 @@ const (
 // Mode says how the server misbehaves: Kind and the parameters that Kind reads.
 type Mode struct {
 	Kind   Kind
-	Delay  time.Duration // LateEcho, Slow101
+	Delay  time.Duration // LateEcho, Slow101, CutAfter
 	N      int           // GarbleEcho: bytes kept intact; TruncateEcho: bytes kept; ResetAfter: messages echoed first
-	Code   int           // CloseWith, EscapeReason: close code; Status: HTTP status
+	Code   int           // CloseWith, EscapeReason, CutAfter: close code; Status: HTTP status
 	Reason string        // CloseWith: close reason, sent raw (at most 123 bytes)
 }
 
@@ -233,7 +239,7 @@ func (k Kind) valid() bool {
 	switch k {
 	case Echo, LateEcho, DuplicateEcho, GarbleEcho, TruncateEcho, TextForBinary, InvalidUTF8Text,
 		InvalidUTF8Reason, CloseWith, EscapeReason, CloseUnanswered, StopReading, IgnoreSubprotocol,
-		Slow101, ResetAfter, HalfClose, SilentAccept, NoAccept, Status, HTTP10, Garbage, BadAccept,
+		Slow101, ResetAfter, CutAfter, HalfClose, SilentAccept, NoAccept, Status, HTTP10, Garbage, BadAccept,
 		MaskedFrames, RSVBits, ReservedOpcode, OversizedPing, FragmentedPing, HugeLength, DeflateBomb:
 		return true
 	}
@@ -294,6 +300,19 @@ func (s *Server) sleep(d time.Duration) bool {
 	case <-s.done:
 		return false
 	}
+}
+
+// sleepUntil waits until t, or until the server or stop ends; it reports whether t came.
+func (s *Server) sleepUntil(t time.Time, stop <-chan struct{}) bool {
+	tm := time.NewTimer(time.Until(t))
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-s.done:
+	case <-stop:
+	}
+	return false
 }
 
 // request is what the server reads from an upgrade request.
@@ -397,21 +416,44 @@ func (s *Server) frames(c net.Conn, br *bufio.Reader, req request) {
 		defer close(writerDone)
 		s.writer(c, br, out)
 	}()
+	stop := make(chan struct{}) // the reader has returned
+	cutDone := make(chan struct{})
 	defer func() {
+		close(stop)
+		<-cutDone
 		close(out)
 		<-writerDone
 	}()
-	// push queues r; it reports false when the writer or the server has stopped.
+	// push queues r; it reports false when the writer, the reader or the server has stopped.
 	push := func(r reply) bool {
 		select {
 		case out <- r:
 			return true
 		case <-writerDone:
 		case <-s.done:
+		case <-stop:
 		}
 		return false
 	}
 	m := s.mode
+	var cutting atomic.Bool // CutAfter has sent its close frame
+	go func() {
+		defer close(cutDone)
+		if m.Kind != CutAfter {
+			return
+		}
+		if !s.sleepUntil(time.Now().Add(m.Delay), stop) {
+			return
+		}
+		if m.Code == 0 {
+			push(reply{last: true})
+			return
+		}
+		cutting.Store(true)
+		if push(reply{data: closeFrame(m.Code, "")}) && s.sleepUntil(time.Now().Add(IOLimit), stop) {
+			push(reply{last: true})
+		}
+	}()
 	echoed := 0
 	var msg []byte
 	var msgOp byte
@@ -437,6 +479,10 @@ func (s *Server) frames(c net.Conn, br *bufio.Reader, req request) {
 		case opClose:
 			if m.Kind == CloseUnanswered {
 				continue
+			}
+			if cutting.Load() { // the client's answer to the server's close
+				push(reply{due: now, last: true})
+				return
 			}
 			push(reply{due: now, data: frame(finBit|opClose, f.payload, false), last: true})
 			return

@@ -266,6 +266,32 @@ func TestModes(t *testing.T) {
 				t.Fatalf("after the second message: %v, want a reset", err)
 			}
 		}},
+		{Mode{Kind: CutAfter, Delay: 300 * time.Millisecond}, true, func(t *testing.T, cl *client) {
+			start := time.Now()
+			cl.send(finBit|opText, []byte("a"))
+			if got := cl.read(3); string(got) != "\x81\x01a" {
+				t.Fatalf("got % x", got)
+			}
+			if err := cl.readErr(); err != io.EOF {
+				t.Fatalf("%v, want EOF", err)
+			}
+			if d := time.Since(start); d < 300*time.Millisecond {
+				t.Fatalf("cut after %v, before the 300ms delay", d)
+			}
+		}},
+		{Mode{Kind: CutAfter, Delay: 300 * time.Millisecond, Code: 1001}, true, func(t *testing.T, cl *client) {
+			start := time.Now()
+			if got := cl.read(4); string(got) != "\x88\x02\x03\xe9" {
+				t.Fatalf("got % x, want close 1001", got)
+			}
+			if d := time.Since(start); d < 300*time.Millisecond {
+				t.Fatalf("closed after %v, before the 300ms delay", d)
+			}
+			cl.send(finBit|opClose, []byte{0x03, 0xe9})
+			if err := cl.readErr(); err != io.EOF {
+				t.Fatalf("after the client's close: %v, want EOF", err)
+			}
+		}},
 		{Mode{Kind: HalfClose}, true, func(t *testing.T, cl *client) {
 			if err := cl.readErr(); err != io.EOF {
 				t.Fatalf("after the 101: %v, want EOF", err)
@@ -353,7 +379,8 @@ func TestCleanup(t *testing.T) {
 	var clients []*client
 	t.Run("hold", func(t *testing.T) {
 		for _, m := range []Mode{{Kind: StopReading}, {Kind: SilentAccept}, {Kind: Slow101, Delay: time.Hour},
-			{Kind: LateEcho, Delay: time.Hour}, {Kind: CloseUnanswered}, {Kind: HalfClose}} {
+			{Kind: LateEcho, Delay: time.Hour}, {Kind: CloseUnanswered}, {Kind: HalfClose},
+			{Kind: CutAfter, Delay: time.Hour, Code: 1001}} {
 			cl := dialRaw(t, Start(t, m), false)
 			if m.Kind == LateEcho {
 				cl.send(finBit|opText, []byte("a"))
