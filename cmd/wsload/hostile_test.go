@@ -60,6 +60,16 @@ func TestHostileServers(t *testing.T) {
 				t.Fatalf("exchange %+v, want an echo", rep.Exchange)
 			}
 		}}},
+		// Fragmented echoes with a ping between the fragments are valid: nothing to count.
+		{hostile.Mode{Kind: hostile.FragmentEcho, N: 5}, &runWant{check: func(t *testing.T, r *stats.Result) {
+			if r.Messages.Received == 0 {
+				t.Fatalf("received nothing from a fragmenting echo server: %+v", r.Messages)
+			}
+		}}, &probeWant{check: func(t *testing.T, rep *probe.Report) {
+			if rep.Exchange == nil || !rep.Exchange.Echo {
+				t.Fatalf("exchange %+v, want the fragments reassembled into an echo", rep.Exchange)
+			}
+		}}},
 		// Slow but within the limits: the handshake shows the wait.
 		{hostile.Mode{Kind: hostile.Slow101, Delay: 500 * time.Millisecond}, &runWant{check: func(t *testing.T, r *stats.Result) {
 			if h := r.Latency.Handshake; h.Count != hostileConns || h.MinUS < 500_000 {
@@ -109,6 +119,8 @@ func TestHostileServers(t *testing.T) {
 		{hostile.Mode{Kind: hostile.ReservedOpcode}, protocolFault, &probeWant{code: exitProbeClosed, fault: probe.FaultProtocol}},
 		{hostile.Mode{Kind: hostile.OversizedPing}, protocolFault, &probeWant{code: exitProbeClosed, fault: probe.FaultProtocol}},
 		{hostile.Mode{Kind: hostile.FragmentedPing}, protocolFault, &probeWant{code: exitProbeClosed, fault: probe.FaultProtocol}},
+		{hostile.Mode{Kind: hostile.StrayContinuation}, protocolFault, &probeWant{code: exitProbeClosed, fault: probe.FaultProtocol}},
+		{hostile.Mode{Kind: hostile.InterleavedData}, protocolFault, &probeWant{code: exitProbeClosed, fault: probe.FaultProtocol}},
 		{hostile.Mode{Kind: hostile.HugeLength}, &runWant{reason: "invalid_frame", close: 1009}, &probeWant{code: exitProbeClosed, fault: probe.FaultProtocol}},
 		{hostile.Mode{Kind: hostile.DeflateBomb}, &runWant{args: []string{"--compression"}, reason: "invalid_frame", close: 1009},
 			&probeWant{code: exitProbeClosed, fault: probe.FaultProtocol}},

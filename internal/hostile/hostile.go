@@ -89,8 +89,8 @@ const (
 	ResetAfter Kind = "reset_after"
 	// CutAfter echoes, and Delay after the upgrade ends the connection as an idle timeout of a
 	// balancer would: with a close frame of code Code when Code is set (then it closes TCP when
-	// the client's close frame comes, or IOLimit later), else by closing TCP without a close
-	// frame.
+	// the client's close frame comes, or IOLimit later), else with a TCP FIN and no close frame
+	// (it reads on, answering nothing, until the client drops TCP).
 	CutAfter Kind = "cut_after"
 	// HalfClose answers the upgrade, then shuts down its sending side (TCP FIN, no close
 	// frame) and keeps reading (and discarding) until the client drops TCP.
@@ -131,6 +131,23 @@ const (
 	// data message with one compressed binary frame (RSV1) that inflates to BombSize zero
 	// bytes; without the offer it sends the same frame anyway (RSV1 not negotiated).
 	DeflateBomb Kind = "deflate_bomb"
+	// StrayContinuation answers every data message with a continuation frame that continues
+	// nothing.
+	StrayContinuation Kind = "stray_continuation"
+	// InterleavedData answers every data message with the first fragment of a text message
+	// (FIN clear), then a whole text frame before that message is finished.
+	InterleavedData Kind = "interleaved_data"
+	// NonMinimalLength echoes every message with its length in the 8-byte form whatever the
+	// size (RFC 6455 asks for the minimal form).
+	NonMinimalLength Kind = "non_minimal_length"
+
+	// FragmentEcho is well-behaved but unusual: it echoes every message in fragments of N bytes
+	// (1 when N is 0), with a ping between the first fragment and the second. The client must
+	// reassemble the message and answer the ping.
+	FragmentEcho Kind = "fragment_echo"
+	// Push echoes and also sends an unsolicited text message ("push N", N counting from 1 on
+	// each connection) every Delay from the upgrade on: replies to no message.
+	Push Kind = "push"
 )
 
 // EscapeSequences is EscapeReason's close reason: it clears the screen, homes the cursor and
@@ -151,8 +168,8 @@ const (
 // Mode says how the server misbehaves: Kind and the parameters that Kind reads.
 type Mode struct {
 	Kind   Kind
-	Delay  time.Duration // LateEcho, Slow101, CutAfter
-	N      int           // GarbleEcho: bytes kept intact; TruncateEcho: bytes kept; ResetAfter: messages echoed first
+	Delay  time.Duration // LateEcho, Slow101, CutAfter, Push
+	N      int           // GarbleEcho: bytes kept intact; TruncateEcho: bytes kept; ResetAfter: messages echoed first; FragmentEcho: bytes per fragment
 	Code   int           // CloseWith, EscapeReason, CutAfter: close code; Status: HTTP status
 	Reason string        // CloseWith: close reason, sent raw (at most 123 bytes)
 }
@@ -198,6 +215,9 @@ func StartServer(t testing.TB, m Mode) *Server {
 	if !m.Kind.valid() {
 		t.Fatalf("hostile: unknown mode %q", m.Kind)
 	}
+	if m.Kind == Push && m.Delay <= 0 {
+		t.Fatalf("hostile: push needs a positive Delay between pushes")
+	}
 	s := &Server{mode: m, done: make(chan struct{}), conns: make(map[net.Conn]struct{})}
 	if m.Kind == NoAccept {
 		addr, closeFn, err := listenNoAccept()
@@ -240,7 +260,8 @@ func (k Kind) valid() bool {
 	case Echo, LateEcho, DuplicateEcho, GarbleEcho, TruncateEcho, TextForBinary, InvalidUTF8Text,
 		InvalidUTF8Reason, CloseWith, EscapeReason, CloseUnanswered, StopReading, IgnoreSubprotocol,
 		Slow101, ResetAfter, CutAfter, HalfClose, SilentAccept, NoAccept, Status, HTTP10, Garbage, BadAccept,
-		MaskedFrames, RSVBits, ReservedOpcode, OversizedPing, FragmentedPing, HugeLength, DeflateBomb:
+		MaskedFrames, RSVBits, ReservedOpcode, OversizedPing, FragmentedPing, HugeLength, DeflateBomb,
+		StrayContinuation, InterleavedData, NonMinimalLength, FragmentEcho, Push:
 		return true
 	}
 	return false
@@ -398,13 +419,15 @@ func response(m Mode, req request) []byte {
 }
 
 // reply is one write the connection's writer makes at due; last closes the connection after it
-// (reset: with a TCP RST; wait: once the client's close frame came, or IOLimit passed).
+// (reset: with a TCP RST; wait: once the client's close frame came, or IOLimit passed); fin
+// shuts down the sending side instead, and the writer stops.
 type reply struct {
 	due   time.Time
 	data  []byte
 	last  bool
 	wait  bool
 	reset bool
+	fin   bool
 }
 
 // frames reads the client's frames and answers them in the server's mode. A writer goroutine
@@ -417,10 +440,11 @@ func (s *Server) frames(c net.Conn, br *bufio.Reader, req request) {
 		s.writer(c, br, out)
 	}()
 	stop := make(chan struct{}) // the reader has returned
-	cutDone := make(chan struct{})
+	// timedDone: the goroutine of the modes that act on a timer (CutAfter, Push) has ended.
+	timedDone := make(chan struct{})
 	defer func() {
 		close(stop)
-		<-cutDone
+		<-timedDone
 		close(out)
 		<-writerDone
 	}()
@@ -436,9 +460,18 @@ func (s *Server) frames(c net.Conn, br *bufio.Reader, req request) {
 		return false
 	}
 	m := s.mode
-	var cutting atomic.Bool // CutAfter has sent its close frame
+	var cutting atomic.Bool  // CutAfter has sent its close frame
+	var finished atomic.Bool // CutAfter has shut down the sending side: read on, answer nothing
 	go func() {
-		defer close(cutDone)
+		defer close(timedDone)
+		if m.Kind == Push {
+			for i := 1; s.sleepUntil(time.Now().Add(m.Delay), stop); i++ {
+				if !push(reply{data: frame(finBit|opText, fmt.Appendf(nil, "push %d", i), false)}) {
+					return
+				}
+			}
+			return
+		}
 		if m.Kind != CutAfter {
 			return
 		}
@@ -446,7 +479,10 @@ func (s *Server) frames(c net.Conn, br *bufio.Reader, req request) {
 			return
 		}
 		if m.Code == 0 {
-			push(reply{last: true})
+			// A FIN while the reader still reads, so that no unread byte turns the close
+			// into a reset: the client sees a clean end of stream.
+			finished.Store(true)
+			push(reply{fin: true})
 			return
 		}
 		cutting.Store(true)
@@ -466,6 +502,9 @@ func (s *Server) frames(c net.Conn, br *bufio.Reader, req request) {
 		}
 		if err != nil {
 			return
+		}
+		if finished.Load() {
+			continue
 		}
 		now := time.Now()
 		switch f.op {
@@ -570,6 +609,30 @@ func (s *Server) answer(op byte, p []byte, req request, echoed *int) []reply {
 		return []reply{{data: append(h, make([]byte, 16)...)}}
 	case DeflateBomb:
 		return []reply{{data: frame(finBit|rsv1Bit|opBinary, bomb(), false)}}
+	case StrayContinuation:
+		return []reply{echo(finBit|opCont, p)}
+	case InterleavedData:
+		return []reply{echo(opText, []byte("first half")), echo(finBit|opText, []byte("interloper"))}
+	case NonMinimalLength:
+		h := []byte{finBit | op, 127}
+		h = binary.BigEndian.AppendUint64(h, uint64(len(p)))
+		return []reply{{data: append(h, p...)}}
+	case FragmentEcho:
+		n := max(m.N, 1)
+		var b []byte
+		b0 := op
+		for i := 0; i < len(p) || i == 0; i += n {
+			end := min(i+n, len(p))
+			if end == len(p) {
+				b0 |= finBit
+			}
+			b = append(b, frame(b0, p[i:end], false)...)
+			if i == 0 {
+				b = append(b, frame(finBit|opPing, []byte("mid"), false)...)
+			}
+			b0 = opCont
+		}
+		return []reply{{data: b}}
 	}
 	return []reply{echo(finBit|op, p)}
 }
@@ -596,6 +659,12 @@ func (s *Server) writer(c net.Conn, br *bufio.Reader, out <-chan reply) {
 				_ = tc.SetLinger(0)
 			}
 			c.Close()
+			return
+		}
+		if r.fin {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.CloseWrite()
+			}
 			return
 		}
 		if !write(c, r.data) {

@@ -182,6 +182,21 @@ func TestModes(t *testing.T) {
 		{Mode{Kind: OversizedPing}, true, answers("\x89\x7e\x00\x7e" + strings.Repeat("p", 126))},
 		{Mode{Kind: FragmentedPing}, true, answers("\x09\x04ping")},
 		{Mode{Kind: HugeLength}, true, answers("\x82\x7f\x40\x00\x00\x00\x00\x00\x00\x00" + strings.Repeat("\x00", 16))},
+		{Mode{Kind: StrayContinuation}, true, answers("\x80\x05hello")},
+		{Mode{Kind: InterleavedData}, true, answers("\x01\x0afirst half\x81\x0ainterloper")},
+		{Mode{Kind: NonMinimalLength}, true, answers("\x81\x7f\x00\x00\x00\x00\x00\x00\x00\x05hello")},
+		{Mode{Kind: FragmentEcho, N: 2}, true, answers("\x01\x02he\x89\x03mid\x00\x02ll\x80\x01o")},
+		{Mode{Kind: FragmentEcho}, true, func(t *testing.T, cl *client) {
+			cl.send(finBit|opBinary, nil) // an empty message is one frame
+			if got := cl.read(7); string(got) != "\x82\x00\x89\x03mid" {
+				t.Fatalf("got % x", got)
+			}
+		}},
+		{Mode{Kind: Push, Delay: 50 * time.Millisecond}, true, func(t *testing.T, cl *client) {
+			if got := cl.read(16); string(got) != "\x81\x06push 1\x81\x06push 2" {
+				t.Fatalf("got %q, want two pushes", got)
+			}
+		}},
 		{Mode{Kind: MaskedFrames}, true, func(t *testing.T, cl *client) {
 			upgraded(t, cl)
 			cl.send(finBit|opText, []byte("hello"))
