@@ -18,8 +18,9 @@ import (
 const hostileConns = 3
 
 // hostileRunArgs are the flags of every run against a hostile server: a few connections, ten
-// messages per second each for a second, short limits. A case's own flags come after and win.
-var hostileRunArgs = []string{"-c", "3", "-r", "10", "-d", "1s", "--reply-timeout", "1s", "--handshake-timeout", "5s", "-q"}
+// messages per second each for two seconds (so that even a badly lagging sender gets its first
+// messages out), short limits. A case's own flags come after and win.
+var hostileRunArgs = []string{"-c", "3", "-r", "10", "-d", "2s", "--reply-timeout", "500ms", "--handshake-timeout", "5s", "-q"}
 
 // runWant is what `wsload run` must report against a mode.
 type runWant struct {
@@ -96,9 +97,9 @@ func TestHostileServers(t *testing.T) {
 		{hostile.Mode{Kind: hostile.BadAccept}, &runWant{code: exitRunFailed, reason: "bad_handshake"}, &probeWant{code: exitProbeHandshake, fault: probe.FaultBadUpgrade}},
 		// The connection drops.
 		{hostile.Mode{Kind: hostile.HalfClose}, &runWant{reason: "closed_abnormally", close: 1006}, &probeWant{code: exitProbeClosed, fault: probe.FaultClosed}},
-		{hostile.Mode{Kind: hostile.ResetAfter, N: 3}, &runWant{reason: "reset", close: 1006, check: func(t *testing.T, r *stats.Result) {
-			if r.Messages.Received > 3*hostileConns {
-				t.Fatalf("received %d, but the server echoes only 3 messages on each of %d connections", r.Messages.Received, hostileConns)
+		{hostile.Mode{Kind: hostile.ResetAfter, N: 1}, &runWant{reason: "reset", close: 1006, check: func(t *testing.T, r *stats.Result) {
+			if r.Messages.Received > hostileConns {
+				t.Fatalf("received %d, but the server echoes only one message on each of %d connections", r.Messages.Received, hostileConns)
 			}
 		}}, nil},
 		// A balancer's idle timeout: the probe holds the connection (--idle) past it.
@@ -139,6 +140,9 @@ func TestHostileServers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.mode.String(), func(t *testing.T) {
+			// Most of a case is waiting (the run's duration, a timeout): two at a time (the
+			// -parallel default on a 2-core machine) halves the test's length.
+			t.Parallel()
 			url := hostile.Start(t, tc.mode)
 			if tc.run != nil {
 				t.Run("run", func(t *testing.T) { hostileRun(t, url, tc.run) })
