@@ -7,12 +7,16 @@
 //		// url is ws://127.0.0.1:<port>/; run the client against it and check what it counted.
 //	}
 //
-// Every mode but NoAccept answers a well-formed upgrade request correctly (the right
-// Sec-WebSocket-Accept, the first offered subprotocol, no extensions) unless the fault is in the
-// upgrade itself, and then echoes data messages (their frame type kept, one frame each) unless
-// the fault is in the echo. "Faulty frame" modes answer every data message with that frame
-// instead of its echo. Pings are answered with pongs, a client's close frame with a close frame
-// carrying the same code (then the server closes TCP), except where a mode says otherwise.
+// Unless its fault is in the upgrade itself, a mode answers a well-formed upgrade request
+// correctly (the right Sec-WebSocket-Accept, the first offered subprotocol, no extensions), and
+// then, unless its fault is in the echo, echoes every data message (its frame type kept, one
+// frame, whatever fragments it came in). The modes of a faulty frame answer every data message
+// with that frame instead of its echo. Pings are answered with pongs, and a client's close frame
+// with a close frame carrying the same code and reason, after which the server closes TCP;
+// except where a mode says otherwise.
+//
+// The server is for tests on loopback (127.0.0.1) only, and for clients that send at most
+// MaxMessage bytes per message.
 //
 // Invariants, whatever the client does: every read and write has a deadline (IOLimit, IdleLimit,
 // HandshakeLimit); memory is bounded (a request head of at most MaxHead bytes, messages of at
@@ -77,8 +81,8 @@ const (
 	// (and discarding) until the client drops TCP or IdleLimit passes.
 	CloseUnanswered Kind = "close_unanswered"
 	// StopReading answers the upgrade, then never reads again, with a small receive buffer, so
-	// the client's writes back up. It holds the connection until the client drops it (seen by
-	// a zero-byte-window peer only at cleanup) or cleanup.
+	// the client's writes back up. Not reading, it cannot see the client leave: it holds the
+	// connection until the test's cleanup.
 	StopReading Kind = "stop_reading"
 	// IgnoreSubprotocol echoes but never names a subprotocol in its 101, whatever was offered.
 	IgnoreSubprotocol Kind = "ignore_subprotocol"
@@ -197,9 +201,8 @@ type Server struct {
 	done chan struct{}
 	wg   sync.WaitGroup
 
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	accepted int
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
 }
 
 // Start starts a server in mode m on 127.0.0.1 and returns its ws:// URL (path "/"). The server
@@ -209,7 +212,7 @@ func Start(t testing.TB, m Mode) string {
 	return StartServer(t, m).URL()
 }
 
-// StartServer is Start returning the server, for tests that also check what it saw.
+// StartServer is Start returning the server, for tests that need its address.
 func StartServer(t testing.TB, m Mode) *Server {
 	t.Helper()
 	if !m.Kind.valid() {
@@ -247,13 +250,6 @@ func (s *Server) URL() string { return "ws://" + s.addr + "/" }
 
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return s.addr }
-
-// Accepted is how many TCP connections the server has accepted so far.
-func (s *Server) Accepted() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.accepted
-}
 
 func (k Kind) valid() bool {
 	switch k {
@@ -295,7 +291,6 @@ func (s *Server) accept() {
 		default:
 		}
 		s.conns[c] = struct{}{}
-		s.accepted++
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
