@@ -214,12 +214,15 @@ func (s *sender) fire(c *conn, sched int64) (next int64, ok bool) {
 	}
 	c.out = append(c.out, pending{seq: seq, sched: sched, sent: now})
 	bk := c.sendBackend()
-	err := c.write(s.frame)
-	c.mu.Unlock()
-	if err != nil {
+	if err := c.write(s.frame); err != nil {
+		// The message never went out: it is not sent, so it must not time out when the
+		// close callback (which nbio runs once mu is free) counts what is still unanswered.
 		// nbio closes the connection; its close callback records why.
+		c.out = c.out[:len(c.out)-1]
+		c.mu.Unlock()
 		return 0, false
 	}
+	c.mu.Unlock()
 	s.sh.SentFor(bk, len(s.payload), time.Duration(now-sched))
 	return sched + e.period, true
 }
