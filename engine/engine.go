@@ -324,6 +324,8 @@ func (e *Engine) Run(ctx context.Context, sinks ...func(iv *stats.Interval)) (*s
 	}
 
 	<-runCtx.Done()
+	var ph phases
+	ph.loadEnd = time.Now() // the load window ends: no scheduled send after this
 	interrupted := ctx.Err() != nil
 	if interrupted {
 		e.endReason.CompareAndSwap(nil, stats.EndInterrupted)
@@ -337,16 +339,21 @@ func (e *Engine) Run(ctx context.Context, sinks ...func(iv *stats.Interval)) (*s
 		e.drain(ctx)
 	}
 	e.expireAll(ctx.Err() != nil)
+	ph.drainEnd = time.Now()
 	code := 1000
 	if interrupted || ctx.Err() != nil {
 		code = 1001
 	}
 	e.closeAll(code)
+	ph.closeEnd = time.Now()
 	e.nb.Stop()
 	<-tickDone
 	e.emit(e.rec.Rotate(time.Now()))
-	return e.result(agg, use0, selfUsage()), nil
+	return e.result(agg, ph, use0, selfUsage()), nil
 }
+
+// phases are when a run's load window, its drain and its close ended.
+type phases struct{ loadEnd, drainEnd, closeEnd time.Time }
 
 // emit hands iv to the run's aggregate and the caller's sinks, in order.
 func (e *Engine) emit(iv *stats.Interval) {
@@ -356,9 +363,10 @@ func (e *Engine) emit(iv *stats.Interval) {
 }
 
 // result builds the finished run's Result from its aggregate: what ran (the
-// validated configuration), what it cost this process (CPU between u0 and
-// u1, peak RSS), the ramp and one error text per reason.
-func (e *Engine) result(agg *stats.Aggregate, u0, u1 usage) *stats.Result {
+// validated configuration), its load window, drain and close (rates are over
+// the load window), what it cost this process (CPU between u0 and u1, peak
+// RSS), the ramp and one error text per reason.
+func (e *Engine) result(agg *stats.Aggregate, ph phases, u0, u1 usage) *stats.Result {
 	gen := stats.Generator{
 		CPUUserS:    u1.userS - u0.userS,
 		CPUSysS:     u1.sysS - u0.sysS,
@@ -373,6 +381,9 @@ func (e *Engine) result(agg *stats.Aggregate, u0, u1 usage) *stats.Result {
 		Start:     e.base,
 		Config:    e.cfg.Stats(),
 		Generator: gen,
+		Load:      ph.loadEnd.Sub(e.base),
+		Drain:     ph.drainEnd.Sub(ph.loadEnd),
+		Close:     ph.closeEnd.Sub(ph.drainEnd),
 	})
 	if d, ok := e.Ramp(); ok {
 		res.Connections.RampS = d.Seconds()

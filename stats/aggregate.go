@@ -9,12 +9,20 @@ import (
 // Header is what the caller knows about a run that the Intervals do not:
 // identity, configuration and the generator's resource use.
 type Header struct {
-	Version   string        // wsload version
-	Target    string        // target URL; credentials and secret query values are redacted in the Result
-	Start     time.Time     // when the run started; zero = the Aggregate's start
-	Duration  time.Duration // measured duration; zero = up to the last Interval's end
-	Config    Config
-	Generator Generator // CPU, RSS and GOMAXPROCS; the rest is computed
+	Version  string        // wsload version
+	Target   string        // target URL; credentials and secret query values are redacted in the Result
+	Start    time.Time     // when the run started; zero = the Aggregate's start
+	Duration time.Duration // measured duration; zero = up to the last Interval's end
+	// Load is the load window: from the start until the run stopped sending on
+	// schedule (its duration was over, it was interrupted, or every connection
+	// was gone). Rates are over it, not over the drain and the close that
+	// follow. Zero = the whole duration.
+	Load time.Duration
+	// Drain and Close are how long the run then waited for outstanding replies
+	// and for the close handshakes; zero when not measured.
+	Drain, Close time.Duration
+	Config       Config
+	Generator    Generator // CPU, RSS and GOMAXPROCS; the rest is computed
 }
 
 // Point is one timeline entry: the counts of one Interval. T is the
@@ -117,7 +125,12 @@ func (a *Aggregate) Result(h Header) *Result {
 		Generator:  h.Generator,
 		Timeline:   slices.Clone(a.timeline),
 	}
-	r.Connections, r.Messages = t.counts(a.peak, dur)
+	load := dur
+	if h.Load > 0 {
+		load = min(h.Load.Seconds(), dur)
+		r.LoadS, r.DrainS, r.CloseS = load, h.Drain.Seconds(), h.Close.Seconds()
+	}
+	r.Connections, r.Messages = t.counts(a.peak, load)
 	if r.Timeline == nil {
 		r.Timeline = []Point{}
 	}

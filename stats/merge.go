@@ -410,12 +410,20 @@ type merger struct {
 	clamped int64 // samples clamped while adding histograms
 	start   time.Time
 	end     time.Time
+	loadEnd time.Time // the latest end of an input's load window
 	peak    int64
 }
 
 func (m *merger) add(r *Result) error {
 	if m.start.IsZero() || r.Start.Before(m.start) {
 		m.start = r.Start
+	}
+	load := r.LoadS
+	if load <= 0 {
+		load = r.DurationS
+	}
+	if end := r.Start.Add(secondsToDuration(load)); end.After(m.loadEnd) {
+		m.loadEnd = end
 	}
 	if end := r.Start.Add(secondsToDuration(r.DurationS)); end.After(m.end) {
 		m.end = end
@@ -536,6 +544,9 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 	t := m.total
 	first := results[0]
 	dur := m.end.Sub(m.start).Seconds()
+	// The merged load window runs from the first input's start to the last
+	// input's end of load: rates are over it, as in each input.
+	load := min(m.loadEnd.Sub(m.start).Seconds(), dur)
 	timeline, peak := mergeTimelines(results, m.start)
 	r := &Result{
 		Schema:     Schema,
@@ -549,7 +560,10 @@ func (m *merger) result(results []*Result, targets []string) *Result {
 		Errors:     nonNilMap(t.Errors),
 		Timeline:   timeline,
 	}
-	r.Connections, r.Messages = t.counts(max(m.peak, peak), dur)
+	r.Connections, r.Messages = t.counts(max(m.peak, peak), load)
+	if slices.ContainsFunc(results, func(r *Result) bool { return r.LoadS > 0 }) {
+		r.LoadS = load
+	}
 
 	c := &r.Config
 	c.Headers = redactMap(first.Config.Headers)

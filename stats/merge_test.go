@@ -82,6 +82,7 @@ func splitRun(t *testing.T, seg Segment) (*Result, []int64) {
 	}
 	return agg.Result(Header{
 		Version: "0.1.0-test", Target: "ws://127.0.0.1:8080/", Start: t0, Duration: 3 * time.Second,
+		Load: 2500 * time.Millisecond, Drain: 400 * time.Millisecond, Close: 100 * time.Millisecond,
 		Config:    Config{Connections: n, Rate: 10, Size: 100, DurationS: 3, Pollers: 1, Segment: seg},
 		Generator: Generator{CPUUserS: 0.25, CPUSysS: 0.05, GOMAXPROCS: 1, MaxRSSBytes: 10 << 20, Host: "gen", PID: 100 + seg.Index},
 	}), rtts
@@ -104,6 +105,11 @@ func TestMergeSegmentsEqualsWhole(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Messages, whole.Messages) {
 		t.Fatalf("messages: merged %+v, whole %+v", got.Messages, whole.Messages)
+	}
+	// Rates are over the load window, in each part and in the merge (the same window here).
+	if m := whole.Messages; whole.LoadS != 2.5 || got.LoadS != 2.5 || m.SentPerS != float64(m.Sent)/2.5 || m.ReceivedPerS != float64(m.Received)/2.5 {
+		t.Fatalf("load %.2fs (merged %.2fs), sent %d at %.3f/s, received %d at %.3f/s: want the rates over the 2.5 s load window",
+			whole.LoadS, got.LoadS, m.Sent, m.SentPerS, m.Received, m.ReceivedPerS)
 	}
 	if m := whole.Messages; m.InFlight != 3 || m.Duplicate != 1 || m.Late != 4 || m.Corrupt != 1 {
 		t.Fatalf("messages %+v: want in flight 3, duplicate 1, late 4, corrupt 1", m)

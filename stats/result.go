@@ -31,6 +31,14 @@ type Result struct {
 	Target    string    `json:"target"`
 	Start     time.Time `json:"start"`
 	DurationS float64   `json:"duration_s"`
+	// LoadS is the load window: from the start until the run stopped sending
+	// on schedule. Messages' rates (sent_per_s, received_per_s) are over it,
+	// so the wait for the last replies (DrainS) and the close handshakes
+	// (CloseS) after it do not dilute them. Omitted (then rates are over
+	// DurationS) in results that did not record it.
+	LoadS  float64 `json:"load_s,omitempty"`
+	DrainS float64 `json:"drain_s,omitempty"`
+	CloseS float64 `json:"close_s,omitempty"`
 	// EndReason says why the run ended: EndDuration, EndInterrupted or
 	// EndAllClosed; empty in results written before it existed.
 	EndReason   string           `json:"end_reason,omitempty"`
@@ -140,7 +148,7 @@ type Connections struct {
 }
 
 // Messages sums the run's message events. Rates are per second of the run's
-// duration.
+// load window (Result.LoadS; its duration when that is not recorded).
 //
 // For echo runs every sent message ends in exactly one of Received (answered
 // by a correct echo), TimedOut (no correct echo within the reply timeout, or

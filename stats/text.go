@@ -68,6 +68,10 @@ func WriteText(w io.Writer, r *Result) error {
 
 	p("wsload %s -> %s\n", r.Version, r.Target)
 	p("Start        %s, duration %.2fs", r.Start.UTC().Format(time.RFC3339), r.DurationS)
+	if r.LoadS > 0 {
+		// Rates are over the load window; what follows it is said apart.
+		p(" (load %.2fs, then waiting for replies %.2fs, closing %.2fs)", r.LoadS, r.DrainS, r.CloseS)
+	}
 	if r.EndReason != "" {
 		p(", ended: %s", termsafe.Escape(strings.ReplaceAll(r.EndReason, "_", " ")))
 	}

@@ -363,7 +363,13 @@ func runProcs(o *runOptions, targets, args []string, procs int, auto bool, stdou
 	gen := stats.Generator{CPUUserS: user, CPUSysS: sys, MaxRSSBytes: rss, GOMAXPROCS: runtime.GOMAXPROCS(0), PID: os.Getpid()}
 	gen.Host, _ = os.Hostname()
 	mu.Lock()
-	res := agg.Result(stats.Header{Version: Version, Target: strings.Join(targets, ","), Start: start, Config: cfg.Stats(), Generator: gen})
+	hdr := stats.Header{Version: Version, Target: strings.Join(targets, ","), Start: start, Config: cfg.Stats(), Generator: gen}
+	if !rep.Interrupted {
+		// The workers sent on schedule for the run's duration from the common start: that is
+		// the load window the rates are over (each worker's drain and close follow it).
+		hdr.Load = cfg.Duration
+	}
+	res := agg.Result(hdr)
 	mu.Unlock()
 	res.ErrorSamples = rep.Samples()
 	res.Config.Segment = o.spread.seg

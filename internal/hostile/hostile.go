@@ -56,6 +56,9 @@ const (
 	LateEcho Kind = "late_echo"
 	// DuplicateEcho echoes every message twice.
 	DuplicateEcho Kind = "duplicate_echo"
+	// DropEcho echoes every message but the N-th (counting from 1; the first when N is 0) of
+	// each connection, which it never answers: one lost reply.
+	DropEcho Kind = "drop_echo"
 	// GarbleEcho echoes every message with the same length and frame type, the lowest bit of
 	// every byte from offset N on flipped (ASCII stays ASCII: a text reply stays valid UTF-8).
 	// Text ids of wsload's echo messages fill the first 28 bytes, binary ones the first 16.
@@ -173,7 +176,7 @@ const (
 type Mode struct {
 	Kind   Kind
 	Delay  time.Duration // LateEcho, Slow101, CutAfter, Push
-	N      int           // GarbleEcho: bytes kept intact; TruncateEcho: bytes kept; ResetAfter: messages echoed first; FragmentEcho: bytes per fragment
+	N      int           // GarbleEcho: bytes kept intact; TruncateEcho: bytes kept; ResetAfter: messages echoed first; DropEcho: the message not answered; FragmentEcho: bytes per fragment
 	Code   int           // CloseWith, EscapeReason, CutAfter: close code; Status: HTTP status
 	Reason string        // CloseWith: close reason, sent raw (at most 123 bytes)
 }
@@ -253,7 +256,7 @@ func (s *Server) Addr() string { return s.addr }
 
 func (k Kind) valid() bool {
 	switch k {
-	case Echo, LateEcho, DuplicateEcho, GarbleEcho, TruncateEcho, TextForBinary, InvalidUTF8Text,
+	case Echo, LateEcho, DuplicateEcho, DropEcho, GarbleEcho, TruncateEcho, TextForBinary, InvalidUTF8Text,
 		InvalidUTF8Reason, CloseWith, EscapeReason, CloseUnanswered, StopReading, IgnoreSubprotocol,
 		Slow101, ResetAfter, CutAfter, HalfClose, SilentAccept, NoAccept, Status, HTTP10, Garbage, BadAccept,
 		MaskedFrames, RSVBits, ReservedOpcode, OversizedPing, FragmentedPing, HugeLength, DeflateBomb,
@@ -555,6 +558,12 @@ func (s *Server) answer(op byte, p []byte, req request, echoed *int) []reply {
 		return []reply{r}
 	case DuplicateEcho:
 		return []reply{echo(finBit|op, p), echo(finBit|op, p)}
+	case DropEcho:
+		*echoed++
+		if *echoed == max(m.N, 1) {
+			return nil
+		}
+		return []reply{echo(finBit|op, p)}
 	case GarbleEcho:
 		g := bytes.Clone(p)
 		for i := m.N; i < len(g); i++ {

@@ -170,6 +170,14 @@ func TestModes(t *testing.T) {
 			}
 		}},
 		{Mode{Kind: DuplicateEcho}, true, answers("\x81\x05hello\x81\x05hello")},
+		{Mode{Kind: DropEcho, N: 1}, true, func(t *testing.T, cl *client) {
+			upgraded(t, cl)
+			cl.send(finBit|opText, []byte("one")) // the first: never answered
+			cl.send(finBit|opText, []byte("two"))
+			if got := cl.read(5); string(got) != "\x81\x03two" {
+				t.Fatalf("got % x, want only the second message echoed", got)
+			}
+		}},
 		{Mode{Kind: GarbleEcho, N: 2}, true, answers("\x81\x05hemmn")},
 		{Mode{Kind: TruncateEcho, N: 2}, true, answers("\x81\x02he")},
 		{Mode{Kind: InvalidUTF8Text}, true, answers("\x81\x05hell\xff")},
