@@ -23,7 +23,13 @@ import (
 // plan parses a scenario for target and applies it as wsload run would.
 func plan(t *testing.T, target, src string) *scenario.Plan {
 	t.Helper()
-	p, err := scenario.Parse("test.yaml", []byte(src))
+	return planAt(t, "test.yaml", target, src)
+}
+
+// planAt is plan for a scenario that lives at file: the files it reads are in file's directory.
+func planAt(t *testing.T, file, target, src string) *scenario.Plan {
+	t.Helper()
+	p, err := scenario.Parse(file, []byte(src))
 	if err != nil {
 		t.Fatalf("scenario:\n%v", err)
 	}
@@ -313,13 +319,14 @@ func TestScriptReplay(t *testing.T) {
 		t.Fatalf("the last replayed message went out by %v, before %v", end, min)
 	}
 
-	// Arrivals, each replaying once; the run waits for every reply.
-	p = plan(t, url, `
+	// Arrivals, each replaying once; the run waits for every reply. The scenario lives beside
+	// the capture it replays (a scenario reads files in its own directory only).
+	p = planAt(t, "../scripts/scenarios/replay-arrivals.yaml", url, `
 phases: [{arrivals: 4, duration: 1s}]
 flows:
   - name: r
     steps:
-      - replay: {file: ../scripts/scenarios/sample.har, url_contains: /socket, speed: 2}
+      - replay: {file: sample.har, url_contains: /socket, speed: 2}
         name: replay
       - sleep: 1h
 `)

@@ -32,7 +32,7 @@ func TestCompareCmd(t *testing.T) {
 		{"labelled twice", []string{rr, lc, "-l", "A=x", "-l", "roundrobin=y"}, exitUsage, nil, "already labelled"},
 		{"bad format", []string{rr, lc, "--format", "html"}, exitUsage, nil, `got "html"`},
 		{"missing file", []string{rr, filepath.Join(dir, "nope.json")}, exitUsage, nil, "nope.json"},
-		{"help", []string{"-h"}, exitOK, nil, "--label A=roundrobin"},
+		{"help", []string{"-h"}, exitOK, []string{"--label A=roundrobin"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCommand(compareCmd, tc.args...)

@@ -86,7 +86,7 @@ func TestMergeCmd(t *testing.T) {
 		{"bad format", []string{s1, s2, "--format", "yaml"}, exitUsage, "", `got "yaml"`},
 		{"hlog and json", []string{s1, "x.hlog"}, exitUsage, "", "mixes .hlog logs with JSON results"},
 		{"unwritable", []string{s1, s2, "-o", filepath.Join(dir, "no", "dir", "all.json")}, exitOutput, "established 6", "all.json"},
-		{"help", []string{"--help"}, exitOK, "", "wsload merge seg1.json"},
+		{"help", []string{"--help"}, exitOK, "wsload merge seg1.json", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCommand(mergeCmd, tc.args...)
@@ -192,7 +192,7 @@ func TestMergeCmdRefusesDuplicatesAndDisjoint(t *testing.T) {
 		{"disjoint", []string{whole, later}, exitUsage, "", "the runs never ran at the same time: " + whole + " ended at"},
 		{"disjoint hint", []string{whole, later}, exitUsage, "", "--allow-disjoint adds them up anyway"},
 		{"disjoint allowed", []string{whole, later, "--allow-disjoint"}, exitOK, "established 6", ""},
-		{"help", []string{"--help"}, exitOK, "", "every count of it doubles"},
+		{"help", []string{"--help"}, exitOK, "every count of it doubles", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCommand(mergeCmd, tc.args...)

@@ -64,13 +64,16 @@ func TestProbeCmdJSON(t *testing.T) {
 }
 
 func TestProbeCmdUsage(t *testing.T) {
+	// Help asked for is the command's output: stdout, exit 0.
+	if code, out, errOut := runCommand(probeCmd, "--help"); code != exitOK || !strings.Contains(out, "wsload probe ws://127.0.0.1:8080/") || errOut != "" {
+		t.Fatalf("--help: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 	tests := []struct {
 		name string
 		args []string
 		code int
 		want string
 	}{
-		{"help", []string{"--help"}, exitOK, "wsload probe ws://127.0.0.1:8080/"},
 		{"no URL", nil, exitUsage, "give the URL to probe"},
 		{"two URLs", []string{"ws://a/", "ws://b/"}, exitUsage, "one URL at a time"},
 		{"format", []string{"ws://127.0.0.1/", "--format", "xml"}, exitUsage, `--format must be text or json, got "xml"`},

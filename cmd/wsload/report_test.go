@@ -79,7 +79,7 @@ func TestReportCmd(t *testing.T) {
 		{"bad label", []string{rr, "-l", "C=x"}, exitUsage, nil, `"C" names none of the files`},
 		{"missing file", []string{filepath.Join(dir, "nope.json")}, exitUsage, nil, "nope.json"},
 		{"unwritable", []string{rr, "--html", filepath.Join(dir, "no", "such", "dir.html")}, exitOutput, nil, "check that the directory exists"},
-		{"help", []string{"--help"}, exitOK, nil, "wsload report result.json --hgrm rtt.hgrm"},
+		{"help", []string{"--help"}, exitOK, []string{"wsload report result.json --hgrm rtt.hgrm"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCommand(reportCmd, tc.args...)
