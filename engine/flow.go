@@ -425,6 +425,15 @@ func (f *flowState) end() {
 
 // ---- the interpreter ----
 
+// expectNext reports whether the next step is an expect waiting for the reply to a message
+// already sent. Once the run is ending no new step starts but that one: the message is out, so
+// its reply is waited for (the drain) and counted, measured or timed out, like any other;
+// otherwise it would arrive as unmatched and its send would have no outcome.
+func (f *flowState) expectNext() bool {
+	fr := &f.stack[len(f.stack)-1]
+	return f.sentSinceMatch && fr.pc < len(fr.steps) && fr.steps[fr.pc].Expect != nil
+}
+
 // resume runs the flow unless an enclosing run is already doing so (an event
 // raised by a step, e.g. a failed write closing the socket).
 func (f *flowState) resume(now int64) {
@@ -438,7 +447,7 @@ func (f *flowState) run(now int64) {
 	defer func() { f.running = false }()
 	e := f.c.e
 	for budget := maxStepsPerRun; !f.done && f.wait == waitNone; budget-- {
-		if e.stopping.Load() {
+		if e.stopping.Load() && !f.expectNext() {
 			return
 		}
 		if budget == 0 {

@@ -1099,3 +1099,42 @@ flows:
 		t.Fatalf("uncorrected rtt %+v: want 3 samples, each at least the %v write", st.Uncorrected, slow)
 	}
 }
+
+// A run that ends between a send and its expect still waits for that reply and measures it:
+// the message is out, so it must end received (or timed out), never as an unmatched reply with
+// no outcome for its send. The test ends the run inside the first send's write (and lets the
+// write finish only once the engine is stopping), the moment a busy machine hit at random
+// (TestScriptEcho: "408 of 409 sent, 409 received, 1 unmatched").
+func TestRunEndingBetweenSendAndExpect(t *testing.T) {
+	s := startServer(t, server.Config{})
+	p := plan(t, s.URL(), `
+phases: [{connections: 1, duration: 2m}]
+flows:
+  - name: echo
+    steps:
+      - send: {json: {id: "${conn}-${seq}"}}
+      - expect: {regex: '"id":"\d+-\d+"', timeout: 2m}
+        name: rtt
+      - sleep: 1h
+`)
+	var once sync.Once
+	r, eng := runUntil(t, p, runOpts{engine: func(e *Engine) {
+		stop := e.stop
+		e.slowWrite = func() {
+			once.Do(func() {
+				close(stop) // end the run now, as its duration would
+				deadline := time.Now().Add(flowDeadline)
+				for !e.stopping.Load() && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+			})
+		}
+	}})
+	if !eng.stopping.Load() {
+		t.Fatal("the run never stopped")
+	}
+	m, st := r.Messages, r.Latency.Steps["rtt"]
+	if m.Sent != 1 || st.Count != 1 || m.Unmatched != 0 || m.TimedOut != 0 {
+		t.Fatalf("sent %d, rtt measured %d, unmatched %d, timed out %d: want the one message sent as the run ended measured", m.Sent, st.Count, m.Unmatched, m.TimedOut)
+	}
+}
