@@ -286,13 +286,21 @@ func (c *conn) onPlain(data []byte) {
 			return
 		}
 		c.backendFromResponse(resp)
-		if _, deflt, err := wsproto.CheckUpgrade(&c.hs.req, resp); err != nil {
+		sp, deflt, err := wsproto.CheckUpgrade(&c.hs.req, resp)
+		if err != nil {
 			c.failLocked(classifyHandshakeError(err), err)
 			return
-		} else {
-			c.deflt = deflt
 		}
+		c.deflt = deflt
+		offered := c.hs.req.Subprotocols
 		c.established()
+		if sp == "" && len(offered) > 0 {
+			// Legal (the server chose none), but the run asked for one: a server or balancer
+			// that drops Sec-WebSocket-Protocol speaks something else than was meant to be
+			// tested. Counted, not failed.
+			c.recError("subprotocol_ignored")
+			c.e.sample("subprotocol_ignored", fmt.Errorf("the server chose none of the offered subprotocols %q; the connection went on without one", offered))
+		}
 		if rest := buf[n:]; len(rest) > 0 && c.state == stOpen {
 			c.feed(rest)
 		}

@@ -44,7 +44,7 @@ type probeWant struct {
 // mode and checks the exit code, the bucket the fault is counted in, that no figure is inflated,
 // that the connection and message buckets add up exactly, and that nothing the server sent
 // reaches the terminal raw. A nil run or probe means that command's answer to the mode is not
-// pinned (ignore_subprotocol, http10 and non_minimal_length are not pinned either way yet).
+// pinned (http10 and non_minimal_length are not pinned either way yet).
 func TestHostileServers(t *testing.T) {
 	protocolFault := &runWant{reason: "invalid_frame", close: 1002}
 	tests := []struct {
@@ -161,6 +161,14 @@ func TestHostileServers(t *testing.T) {
 				t.Fatalf("messages %+v: want the pushes unmatched and received at most sent", m)
 			}
 		}}, nil},
+		// A server that ignores the offered subprotocol: the connections work, and the run says
+		// the server chose none.
+		{hostile.Mode{Kind: hostile.IgnoreSubprotocol}, &runWant{args: []string{"--subprotocol", "chat"}, reason: "subprotocol_ignored",
+			text: "chose none of the offered subprotocols", check: func(t *testing.T, r *stats.Result) {
+				if r.Messages.Received == 0 || r.Connections.Failed != 0 {
+					t.Fatalf("messages %+v, connections %+v: the connections must still work", r.Messages, r.Connections)
+				}
+			}}, nil},
 		// Every connection closed by the server: the run stops waiting for replies at once
 		// (the reply timeout is 10 s, the run 2 s) and says why it ended.
 		{hostile.Mode{Kind: hostile.CloseWith, Code: 1009}, &runWant{args: []string{"--reply-timeout", "10s"}, reason: "server_close_1009", close: 1009,
