@@ -81,33 +81,83 @@ func (r *Result) Diagnose() []string {
 	if m.Duplicate > 0 {
 		w = append(w, fmt.Sprintf("%d replies answered a message already answered (duplicate): not counted as received", m.Duplicate))
 	}
+	g := r.Generator
+	cores, cpuBound := 0.0, false
+	if g.GOMAXPROCS > 0 && r.DurationS > 0 {
+		cores = (g.CPUUserS + g.CPUSysS) / r.DurationS
+		cpuBound = cores >= CPUWarnFraction*float64(g.GOMAXPROCS)
+	}
+	lagged := false
 	if lag := r.Latency.SendLag; lag.Count > 0 {
-		limit := float64(MinLagWarnUS)
-		why := FormatUS(MinLagWarnUS)
-		if r.Config.Rate > 0 {
-			intervalUS := 1e6 / r.Config.Rate
-			if f := LagWarnFraction * intervalUS; f > limit {
-				limit = f
-				why = fmt.Sprintf("10%% of the %s send interval", FormatUS(int64(intervalUS)))
-			}
-		}
+		limit, why := r.lagLimit()
 		if float64(lag.P99US) > limit {
-			w = append(w, fmt.Sprintf("the generator was the bottleneck: send lag p99 %s exceeds %s, so messages left late and the numbers show wsload's limit, not the target's; use more cores, processes or machines",
-				FormatUS(lag.P99US), why))
+			lagged = true
+			w = append(w, r.lagWarning(lag.P99US, why, cores, cpuBound))
 		}
 	}
-	g := r.Generator
-	if g.GOMAXPROCS > 0 && r.DurationS > 0 {
-		cores := (g.CPUUserS + g.CPUSysS) / r.DurationS
-		if cores >= CPUWarnFraction*float64(g.GOMAXPROCS) {
-			w = append(w, fmt.Sprintf("the generator was CPU-bound: it used %.2f of %d cores (GOMAXPROCS) over the run, so the numbers may show wsload's limit, not the target's",
-				cores, g.GOMAXPROCS))
-		}
+	if cpuBound && !lagged {
+		w = append(w, fmt.Sprintf("the generator was CPU-bound: it used %.2f of %d cores (GOMAXPROCS) over the run, so the numbers may show wsload's limit, not the target's",
+			cores, g.GOMAXPROCS))
 	}
 	if g.Clamped > 0 {
 		w = append(w, fmt.Sprintf("%d latency samples exceeded %s and were recorded as %s", g.Clamped, FormatUS(HighestUS), FormatUS(HighestUS)))
 	}
 	return w
+}
+
+// lagLimit is the send lag p99 above which sends are said to have left late: the larger of
+// MinLagWarnUS and LagWarnFraction of one connection's send interval. The interval is the
+// configured one (an echo run's --rate) or, for a scenario, the measured mean: the load window
+// times the connections open at the peak, over the messages sent. One rule for both kinds of
+// run: a scenario sending 23 messages a second per connection is judged like an echo run at 23/s.
+func (r *Result) lagLimit() (limitUS float64, why string) {
+	limitUS, why = MinLagWarnUS, FormatUS(MinLagWarnUS)
+	intervalUS := 0.0
+	switch window := r.LoadS; {
+	case r.Config.Rate > 0:
+		intervalUS = 1e6 / r.Config.Rate
+	case r.Messages.Sent > 0 && r.Connections.PeakOpen > 0:
+		if window <= 0 {
+			window = r.DurationS
+		}
+		intervalUS = 1e6 * window * float64(r.Connections.PeakOpen) / float64(r.Messages.Sent)
+	}
+	if f := LagWarnFraction * intervalUS; f > limitUS {
+		limitUS, why = f, fmt.Sprintf("10%% of the %s send interval", FormatUS(int64(intervalUS)))
+	}
+	return limitUS, why
+}
+
+// lagWarning says that sends left late, and what the run measured about why: wsload's own CPU
+// (GOMAXPROCS cores busy: then the generator was the bottleneck) or a target that answered
+// slowly (then the writes backed up behind it, or other work on the machine held the sender
+// back; not wsload's CPU). It never blames wsload without having measured it busy.
+func (r *Result) lagWarning(p99US int64, why string, cores float64, cpuBound bool) string {
+	late := fmt.Sprintf("send lag p99 %s exceeds %s", FormatUS(p99US), why)
+	g, m := r.Generator, r.Messages
+	if cpuBound {
+		return fmt.Sprintf("the generator was the bottleneck: %s while wsload used %.2f of %d cores (GOMAXPROCS), so messages left late and the numbers show wsload's limit, not the target's; use more cores, processes or machines",
+			late, cores, g.GOMAXPROCS)
+	}
+	busy := "wsload's CPU was not the limit"
+	if g.GOMAXPROCS > 0 {
+		busy = fmt.Sprintf("wsload used only %.2f of %d cores", cores, g.GOMAXPROCS)
+	}
+	slowP50 := r.Latency.RTTUncorrected.Count > 0 && float64(r.Latency.RTTUncorrected.P50US) > 10*float64(p99US)
+	timedOut := m.Sent > 0 && m.TimedOut*100 >= m.Sent // at least 1%
+	if slowP50 || timedOut {
+		target := []string{}
+		if slowP50 {
+			target = append(target, "uncorrected rtt p50 "+FormatUS(r.Latency.RTTUncorrected.P50US))
+		}
+		if timedOut {
+			target = append(target, pct(m.TimedOut, m.Sent)+" of replies timed out")
+		}
+		return fmt.Sprintf("sends left late (%s), but %s while the target fell behind (%s): the writes waited behind a target that stopped keeping up, or other work on this machine held the sender back, not wsload's CPU; the corrected latency includes the wait",
+			late, busy, strings.Join(target, ", "))
+	}
+	return fmt.Sprintf("sends left late (%s) although %s: the sender did not get a core when it needed one (other work on this machine?) or its writes blocked; the corrected latency includes the lag, so check the machine's load or spread the run over more processes or machines",
+		late, busy)
 }
 
 // Thresholds of rampWarning: dials that started more than

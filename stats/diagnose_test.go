@@ -50,7 +50,35 @@ func TestDiagnose(t *testing.T) {
 		{"send lag above 10% of the send interval", func(r *Result) {
 			r.Config.Rate = 1 // interval 1s: the limit is 100ms
 			r.Latency.SendLag.P99US = 150_000
-		}, []string{"the generator was the bottleneck: send lag p99 150ms exceeds 10% of the 1.00s send interval, so messages left late and the numbers show wsload's limit, not the target's; use more cores, processes or machines"}},
+		}, []string{"sends left late (send lag p99 150ms exceeds 10% of the 1.00s send interval) although wsload used only 0.70 of 2 cores: the sender did not get a core when it needed one (other work on this machine?) or its writes blocked; the corrected latency includes the lag, so check the machine's load or spread the run over more processes or machines"}},
+		{"send lag while wsload was busy: the generator was the bottleneck", func(r *Result) {
+			r.Config.Rate = 1
+			r.Latency.SendLag.P99US = 150_000
+			r.Generator.CPUUserS, r.Generator.CPUSysS = 14, 4
+		}, []string{"the generator was the bottleneck: send lag p99 150ms exceeds 10% of the 1.00s send interval while wsload used 1.80 of 2 cores (GOMAXPROCS), so messages left late and the numbers show wsload's limit, not the target's; use more cores, processes or machines"}},
+		{"send lag while the target fell behind: not wsload's fault", func(r *Result) {
+			// Seen: RTT p50 4-5 s, 30% timed out, wsload at 0.7 of a core, the sender in write(2).
+			r.Config.Rate = 1
+			r.Latency.SendLag.P99US = 150_000
+			r.Latency.RTTUncorrected = Latency{Count: 7000, P50US: 4_500_000}
+			r.Messages.Received, r.Messages.TimedOut = 7000, 3000
+		}, []string{
+			"3000 replies timed out (30.0% of 10000 sent) after the reply timeout of 5s or with their connection closed",
+			"sends left late (send lag p99 150ms exceeds 10% of the 1.00s send interval), but wsload used only 0.70 of 2 cores while the target fell behind (uncorrected rtt p50 4.50s, 30.0% of replies timed out): the writes waited behind a target that stopped keeping up, or other work on this machine held the sender back, not wsload's CPU; the corrected latency includes the wait",
+		}},
+		{"a scenario is judged by its measured send interval, like an echo run", func(r *Result) {
+			// 23 messages a second per connection: the interval is 43.5 ms, 10% is 4.35 ms.
+			r.Config.Rate, r.Config.Scenario = 0, &Scenario{}
+			r.LoadS, r.DurationS = 10, 11
+			r.Messages.Sent, r.Messages.Received = 23000, 23000
+			r.Latency.SendLag.P99US = 2_000 // a false alarm at the old fixed 1 ms
+		}, nil},
+		{"a scenario's send lag above 10% of its measured interval", func(r *Result) {
+			r.Config.Rate, r.Config.Scenario = 0, &Scenario{}
+			r.LoadS, r.DurationS = 10, 11
+			r.Messages.Sent, r.Messages.Received = 23000, 23000
+			r.Latency.SendLag.P99US = 5_000
+		}, []string{"sends left late (send lag p99 5.00ms exceeds 10% of the 43.5ms send interval) although wsload used only 0.64 of 2 cores: the sender did not get a core when it needed one (other work on this machine?) or its writes blocked; the corrected latency includes the lag, so check the machine's load or spread the run over more processes or machines"}},
 		{"send lag below 10% of a long interval", func(r *Result) {
 			r.Config.Rate = 1
 			r.Latency.SendLag.P99US = 90_000
@@ -58,8 +86,8 @@ func TestDiagnose(t *testing.T) {
 		{"send lag above the 1ms floor", func(r *Result) {
 			r.Config.Rate = 1000 // 10% of 1ms is below the floor
 			r.Latency.SendLag.P99US = 1001
-		}, []string{"the generator was the bottleneck: send lag p99 1.00ms exceeds 1.00ms, so messages left late and the numbers show wsload's limit, not the target's; use more cores, processes or machines"}},
-		{"send lag without a rate uses the floor", func(r *Result) {
+		}, []string{"sends left late (send lag p99 1.00ms exceeds 1.00ms) although wsload used only 0.70 of 2 cores: the sender did not get a core when it needed one (other work on this machine?) or its writes blocked; the corrected latency includes the lag, so check the machine's load or spread the run over more processes or machines"}},
+		{"send lag without a rate: the measured interval (100 ms here)", func(r *Result) {
 			r.Config.Rate = 0
 			r.Latency.SendLag.P99US = 1000
 		}, nil},
