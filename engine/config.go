@@ -89,6 +89,12 @@ type Config struct {
 	ReplyTimeout     time.Duration // after this a message without reply counts as timed out
 	CloseTimeout     time.Duration // how long to wait for close handshakes at the end
 
+	// MaxMessageSize bounds one received message (after reassembly and
+	// inflation) in bytes; a larger one fails its connection with 1009,
+	// counted. Default wsproto.DefaultMaxMessageSize (16 MiB), at most
+	// MaxMessageSizeLimit. The echo flow's --size must fit in it.
+	MaxMessageSize int
+
 	// MaxWriteBuffer bounds the bytes one connection holds waiting to be
 	// written, beyond what the kernel's socket buffer takes (a server that
 	// stops reading, or reads slower than the run sends). Past it the
@@ -184,8 +190,12 @@ func (c *Config) validate() (*url.URL, error) {
 	if c.HandshakeConcurrency < 0 || c.HandshakeConcurrency > MaxHandshakeConcurrency {
 		return nil, fmt.Errorf("engine: handshake concurrency must be between 1 and %d (0 = the default, %d), got %d", MaxHandshakeConcurrency, DefaultHandshakeConcurrency, c.HandshakeConcurrency)
 	}
-	if c.Size < 0 || c.Size > wsproto.DefaultMaxMessageSize {
-		return nil, fmt.Errorf("engine: message size must be between 0 and %d bytes (the read limit for the echoed reply), got %d", wsproto.DefaultMaxMessageSize, c.Size)
+	if c.MaxMessageSize < 0 || c.MaxMessageSize > MaxMessageSizeLimit {
+		return nil, fmt.Errorf("engine: the message size limit must be between 1 and %d bytes (0 = the default, %d), got %d", MaxMessageSizeLimit, wsproto.DefaultMaxMessageSize, c.MaxMessageSize)
+	}
+	setDefault(&c.MaxMessageSize, wsproto.DefaultMaxMessageSize)
+	if c.Size < 0 || c.Size > c.MaxMessageSize {
+		return nil, fmt.Errorf("engine: message size must be between 0 and %d bytes (the read limit for the echoed reply; raise it with --max-message-size), got %d", c.MaxMessageSize, c.Size)
 	}
 	if c.Interval < 0 {
 		return nil, fmt.Errorf("engine: interval must not be negative, got %v", c.Interval)
@@ -235,6 +245,9 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// MaxMessageSizeLimit bounds Config.MaxMessageSize: a message is held whole in memory.
+const MaxMessageSizeLimit = 1 << 30
 
 // MaxPollers bounds Config.Pollers: beyond a few per core event loops only add scheduling.
 const MaxPollers = 1024
@@ -335,6 +348,7 @@ func (c Config) Stats() stats.Config {
 		Compression:          c.Compression,
 		Origin:               c.Origin,
 		MaxWriteBuffer:       c.MaxWriteBuffer,
+		MaxMessageSize:       c.MaxMessageSize,
 		SendAfterRamp:        c.SendAfterRamp,
 	}
 }

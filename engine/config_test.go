@@ -28,7 +28,10 @@ func TestConfigRefusesOutOfRange(t *testing.T) {
 		{"rate +Inf", func(c *Config) { c.Rate = math.Inf(1) }, "message rate"},
 		{"connect rate NaN", func(c *Config) { c.ConnectRate = math.NaN() }, "connect rate"},
 		{"connect rate -Inf", func(c *Config) { c.ConnectRate = math.Inf(-1) }, "connect rate"},
-		{"size above the read limit", func(c *Config) { c.Size = 17 << 20 }, "message size"},
+		{"size above the read limit", func(c *Config) { c.Size = 17 << 20 }, "raise it with --max-message-size"},
+		{"size above a lowered read limit", func(c *Config) { c.Size, c.MaxMessageSize = 2000, 1000 }, "message size must be between 0 and 1000"},
+		{"read limit negative", func(c *Config) { c.MaxMessageSize = -1 }, "message size limit"},
+		{"read limit huge", func(c *Config) { c.MaxMessageSize = MaxMessageSizeLimit + 1 }, "message size limit"},
 		{"size negative", func(c *Config) { c.Size = -5 }, "message size"},
 		{"port 99999", func(c *Config) { c.URL = "ws://127.0.0.1:99999/" }, "port 99999"},
 		{"port 0", func(c *Config) { c.URL = "ws://127.0.0.1:0/" }, "port 0"},
@@ -46,8 +49,14 @@ func TestConfigRefusesOutOfRange(t *testing.T) {
 			}
 		})
 	}
-	// Loopback source addresses other than 127.0.0.1 are valid without being on an interface.
+	// A message above the default read limit is accepted with a higher one.
 	c := base()
+	c.Size, c.MaxMessageSize = 17<<20, 32<<20
+	if e, err := New(c); err != nil || e.Config().MaxMessageSize != 32<<20 {
+		t.Fatalf("a 17 MiB message with a 32 MiB limit: %v", err)
+	}
+	// Loopback source addresses other than 127.0.0.1 are valid without being on an interface.
+	c = base()
 	c.SourceIPs = []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}
 	if _, err := New(c); err != nil {
 		t.Fatalf("loopback source addresses refused: %v", err)

@@ -89,6 +89,7 @@ func newConn(e *Engine, i int) *conn {
 	id := uint64(e.cfg.Partition.ID(i))
 	c := &conn{e: e, id: uint32(id), slot: true, rnd: id*0x9E3779B97F4A7C15 | 1, bk: e.unknown}
 	c.rd.ValidateUTF8 = true // RFC 6455: fail text messages and close reasons that are not UTF-8 with 1007
+	c.rd.MaxMessageSize = e.cfg.MaxMessageSize
 	return c
 }
 

@@ -530,3 +530,18 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// --max-message-size lifts the read limit: 20 MiB echoes from Node's ws (whose own limit is
+// 100 MiB) come back whole and matched, where the default 16 MiB limit refuses the size.
+func TestLargeMessagesWithAHigherReadLimit(t *testing.T) {
+	url := testenv.NodeWS(t, "echo")
+	const size = 20 << 20
+	cfg := Config{URL: url, Connections: 1, Rate: 1, Size: size, Binary: true, MaxMessageSize: 32 << 20, MaxWriteBuffer: 64 << 20}
+	r, _ := runEcho(t, cfg, echoWait{until: allUp(1, 2)})
+	if r.Messages.Received < 2 || r.Messages.Corrupt != 0 || len(r.Errors) != 0 || r.Messages.BytesReceived < 2*size {
+		t.Fatalf("messages %+v errors %v: want 20 MiB echoes received whole", r.Messages, r.Errors)
+	}
+	if r.Config.MaxMessageSize != 32<<20 {
+		t.Fatalf("config block records max_message_size %d", r.Config.MaxMessageSize)
+	}
+}

@@ -120,6 +120,9 @@ type Config struct {
 	// MaxWriteBuffer is the bound on one connection's unsent bytes
 	// (--max-write-buffer); omitted when zero.
 	MaxWriteBuffer int `json:"max_write_buffer,omitempty"`
+	// MaxMessageSize is the limit on one received message (--max-message-size);
+	// omitted when zero.
+	MaxMessageSize int `json:"max_message_size,omitempty"`
 }
 
 // Connections sums the run's connection events.

@@ -32,6 +32,7 @@ func addEngineFlags(fs *pflag.FlagSet, c *engine.Config, e *engineFlags) {
 	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", engine.DefaultReplyTimeout, "a message without reply after this counts as timed out")
 	fs.StringVar(&e.sources, "source-ips", "", "local addresses to spread connections over: a list or ranges, e.g. 127.0.0.2-127.0.0.9")
 	fs.IntVar(&c.Pollers, "pollers", 0, "event loops (0 = one per CPU)")
+	fs.IntVar(&c.MaxMessageSize, "max-message-size", 0, "largest message accepted from the server, in bytes (0 = 16 MiB); a larger one fails its connection with 1009. --size must fit in it")
 	fs.IntVar(&c.MaxWriteBuffer, "max-write-buffer", engine.DefaultMaxWriteBuffer, "bytes one connection may hold unsent beyond the kernel's buffer; past it the connection is closed and counted as backpressure (a server that stopped reading)")
 	fs.StringVar(&e.backendFrom, "backend-from", "", "split results by backend: header:NAME (a response header of the upgrade) or message:REGEX (the first message; group 1 is the id)")
 	fs.BoolVar(&e.verbose, "verbose", false, verboseHelp)
