@@ -138,7 +138,7 @@ func (e *Engine) dial(ctx context.Context, c *conn, d *net.Dialer) {
 
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.HandshakeTimeout)
 	defer cancel()
-	raw, err := d.DialContext(dctx, "tcp", e.addr)
+	raw, err := d.DialContext(dctx, "tcp", e.addrs[e.local(c.id)%len(e.addrs)])
 	if err != nil {
 		reason := classifyDialError(err)
 		if runOver(ctx) { // the run ended or was interrupted mid-connect

@@ -78,7 +78,7 @@ import (
 type Engine struct {
 	cfg    Config
 	target *url.URL
-	addr   string // resolved host:port
+	addrs  []string // the target's resolved host:port, connections spread over them
 	rec    *stats.Recorder
 	echo   scenario.Echo
 	op     wsproto.Opcode
@@ -239,11 +239,11 @@ func (e *Engine) Run(ctx context.Context, sinks ...func(iv *stats.Interval)) (*s
 	if err := e.preflight(); err != nil {
 		return nil, err
 	}
-	addr, err := resolve(ctx, e.target)
+	addrs, err := resolve(ctx, e.target)
 	if err != nil {
 		return nil, err
 	}
-	e.addr = addr
+	e.addrs = addrs
 
 	if wait := time.Until(e.cfg.StartAt); !e.cfg.StartAt.IsZero() && wait > 0 {
 		t := time.NewTimer(wait)
@@ -392,6 +392,9 @@ func (e *Engine) result(agg *stats.Aggregate, ph phases, u0, u1 usage) *stats.Re
 		res.ErrorSamples = samples
 	}
 	res.EndReason = e.EndReason()
+	if len(e.addrs) > 1 {
+		res.Config.Addresses = e.addrs
+	}
 	return res
 }
 
@@ -421,9 +424,16 @@ func (e *Engine) preflight() error {
 	})
 }
 
-// resolve looks the target host up once, so every connection dials the same
-// address and a DNS failure stops the run before it starts.
-func resolve(ctx context.Context, u *url.URL) (string, error) {
+// lookupNetIP resolves host names; tests replace it to make a name resolve to several
+// loopback addresses.
+var lookupNetIP = net.DefaultResolver.LookupNetIP
+
+// resolve looks the target host up once, so a DNS failure stops the run before it starts, and
+// returns every address of its preferred family (IPv4 when it has any, as most clients on
+// dual-stack hosts): a name in front of several balancers (DNS round robin) gets the
+// connections spread over all of them, as a population of clients would, instead of one
+// address taking the whole load.
+func resolve(ctx context.Context, u *url.URL) ([]string, error) {
 	port := u.Port()
 	if port == "" {
 		port = "80"
@@ -433,20 +443,33 @@ func resolve(ctx context.Context, u *url.URL) (string, error) {
 	}
 	host := u.Hostname()
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return net.JoinHostPort(ip.String(), port), nil
+		return []string{net.JoinHostPort(ip.String(), port)}, nil
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	ips, err := lookupNetIP(ctx, "ip", host)
 	if err != nil || len(ips) == 0 {
-		return "", fmt.Errorf("engine: resolve %q: %v", host, err)
+		if err == nil {
+			err = errors.New("no address")
+		}
+		return nil, fmt.Errorf("engine: resolve %q: %w", host, err)
 	}
-	pick := ips[0]
-	for _, ip := range ips { // prefer IPv4, like most clients on dual-stack loopback
-		if ip.Unmap().Is4() {
-			pick = ip.Unmap()
-			break
+	var v4, v6 []string
+	seen := map[netip.Addr]bool{}
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		if seen[ip] {
+			continue
+		}
+		seen[ip] = true
+		if ip.Is4() {
+			v4 = append(v4, net.JoinHostPort(ip.String(), port))
+		} else {
+			v6 = append(v6, net.JoinHostPort(ip.String(), port))
 		}
 	}
-	return net.JoinHostPort(pick.String(), port), nil
+	if len(v4) > 0 {
+		return v4, nil
+	}
+	return v6, nil
 }
 
 // tick rotates the recorder every interval, aligned to the run's start.

@@ -2,8 +2,11 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -545,5 +548,39 @@ func TestLargeMessagesWithAHigherReadLimit(t *testing.T) {
 	}
 	if r.Config.MaxMessageSize != 32<<20 {
 		t.Fatalf("config block records max_message_size %d", r.Config.MaxMessageSize)
+	}
+}
+
+// A target name that resolves to several addresses (DNS round robin in front of several
+// balancers) gets the connections spread over all of them, in turn, as a population of clients
+// would; before, the first address took the whole load.
+func TestConnectionsSpreadOverResolvedAddresses(t *testing.T) {
+	port := testenv.FreePort(t)
+	var servers []*server.Server
+	for _, ip := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
+		servers = append(servers, startServer(t, server.Config{Addr: fmt.Sprintf("%s:%d", ip, port)}))
+	}
+	old := lookupNetIP
+	t.Cleanup(func() { lookupNetIP = old })
+	lookupNetIP = func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		if host != "lb.wsload.test" {
+			return nil, fmt.Errorf("unexpected lookup of %q", host)
+		}
+		// Duplicates and an IPv6 address of another family are dropped: IPv4 is preferred.
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.2"),
+			netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.3")}, nil
+	}
+	const conns = 12
+	r, _ := runEcho(t, Config{URL: fmt.Sprintf("ws://lb.wsload.test:%d/", port), Connections: conns, Rate: 2}, echoWait{until: allUp(conns, conns)})
+	if r.Connections.Established != conns {
+		t.Fatalf("connections %+v", r.Connections)
+	}
+	for i, s := range servers {
+		if up := s.Stats().Upgrades; up != conns/3 {
+			t.Fatalf("server %d upgraded %d connections, want %d of %d: spread over the resolved addresses", i, up, conns/3, conns)
+		}
+	}
+	if want := []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.2:%d", port), fmt.Sprintf("127.0.0.3:%d", port)}; !slices.Equal(r.Config.Addresses, want) {
+		t.Fatalf("config addresses %q, want %q", r.Config.Addresses, want)
 	}
 }

@@ -123,6 +123,10 @@ type Config struct {
 	// MaxMessageSize is the limit on one received message (--max-message-size);
 	// omitted when zero.
 	MaxMessageSize int `json:"max_message_size,omitempty"`
+	// Addresses lists the target's addresses when its name resolved to
+	// several: connections went to them in turn (DNS round robin). Omitted
+	// for one.
+	Addresses []string `json:"addresses,omitempty"`
 }
 
 // Connections sums the run's connection events.
