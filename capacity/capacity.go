@@ -100,7 +100,7 @@ func ParseRange(s string) (Range, error) {
 		return Range{}, err
 	}
 	if err := r.validate(); err != nil {
-		return Range{}, fmt.Errorf("capacity: range %q: %v", s, err)
+		return Range{}, fmt.Errorf("capacity: range %q: %w", s, err)
 	}
 	return r, nil
 }
@@ -245,21 +245,21 @@ func (o *Options) validate() error {
 	switch o.Dimension {
 	case Connections:
 		if err := o.Connections.validate(); err != nil {
-			return fmt.Errorf("capacity: connections range: %v", err)
+			return fmt.Errorf("capacity: connections range: %w", err)
 		}
 	case Rate:
 		if err := o.Rate.validate(); err != nil {
-			return fmt.Errorf("capacity: rate range: %v", err)
+			return fmt.Errorf("capacity: rate range: %w", err)
 		}
 		if o.Base.Connections <= 0 {
 			return errors.New("capacity: the rate dimension needs a fixed number of connections")
 		}
 	case Both:
 		if err := o.Connections.validate(); err != nil {
-			return fmt.Errorf("capacity: connections range: %v", err)
+			return fmt.Errorf("capacity: connections range: %w", err)
 		}
 		if err := o.Rate.validate(); err != nil {
-			return fmt.Errorf("capacity: rate range: %v", err)
+			return fmt.Errorf("capacity: rate range: %w", err)
 		}
 	default:
 		return fmt.Errorf("capacity: dimension %q: want connections, rate or both", o.Dimension)

@@ -63,7 +63,7 @@ func ParseBackendFrom(spec string) (BackendFrom, error) {
 		}
 		re, err := regexp.Compile(arg)
 		if err != nil {
-			return BackendFrom{}, fmt.Errorf("engine: backend-from %q: %v", spec, err)
+			return BackendFrom{}, fmt.Errorf("engine: backend-from %q: %w", spec, err)
 		}
 		return BackendFrom{Message: re}, nil
 	}

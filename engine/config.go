@@ -143,7 +143,7 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		return nil, fmt.Errorf("engine: target %q: %v", c.URL, err)
+		return nil, fmt.Errorf("engine: target %q: %w", c.URL, err)
 	}
 	switch u.Scheme {
 	case "ws", "wss":
@@ -230,7 +230,7 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	req := wsproto.Request{URL: u, Header: c.Header, Origin: c.Origin, Subprotocols: c.Subprotocols, Compression: c.Compression}
 	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("engine: %v", err)
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	if err := c.BackendFrom.validate(); err != nil {
 		return nil, err

@@ -179,7 +179,7 @@ func New(cfg Config) (*Engine, error) {
 			if p.TLS.CAFile != "" {
 				pem, err := os.ReadFile(p.TLS.CAFile)
 				if err != nil {
-					return nil, fmt.Errorf("engine: tls ca_file: %v", err)
+					return nil, fmt.Errorf("engine: tls ca_file: %w", err)
 				}
 				pool := x509.NewCertPool()
 				if !pool.AppendCertsFromPEM(pem) {

@@ -47,7 +47,7 @@ func Load(path string) (*Plan, error) {
 func LoadWith(path string, o Options) (*Plan, error) {
 	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %v", err)
+		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	return ParseWith(path, data, o)
 }

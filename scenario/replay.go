@@ -64,11 +64,11 @@ func readFile(path string) ([]byte, error) {
 func LoadHAR(path string) ([]ReplayMessage, error) {
 	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: replay: %v", err)
+		return nil, fmt.Errorf("scenario: replay: %w", err)
 	}
 	msgs, err := ParseHAR(data, "")
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %s: %v", path, err)
+		return nil, fmt.Errorf("scenario: %s: %w", path, err)
 	}
 	return msgs, nil
 }
@@ -79,7 +79,7 @@ func LoadHAR(path string) ([]ReplayMessage, error) {
 func LoadReplay(path, urlContains string) ([]ReplayMessage, error) {
 	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: replay: %v", err)
+		return nil, fmt.Errorf("scenario: replay: %w", err)
 	}
 	return parseReplay(data, path, urlContains)
 }
@@ -97,7 +97,7 @@ func parseReplay(data []byte, path, urlContains string) ([]ReplayMessage, error)
 		msgs, err = ParseTranscript(data)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %s: %v", path, err)
+		return nil, fmt.Errorf("scenario: %s: %w", path, err)
 	}
 	return msgs, nil
 }
@@ -133,7 +133,7 @@ type harFile struct {
 func ParseHAR(data []byte, urlContains string) ([]ReplayMessage, error) {
 	var h harFile
 	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, fmt.Errorf("not a HAR file: %v", err)
+		return nil, fmt.Errorf("not a HAR file: %w", err)
 	}
 	var seen []string
 	for _, e := range h.Log.Entries {
@@ -162,7 +162,7 @@ func ParseHAR(data []byte, urlContains string) ([]ReplayMessage, error) {
 			case 2:
 				b, err := base64.StdEncoding.DecodeString(m.Data)
 				if err != nil {
-					return nil, fmt.Errorf("%s: message %d: binary data is not base64: %v", e.Request.URL, i, err)
+					return nil, fmt.Errorf("%s: message %d: binary data is not base64: %w", e.Request.URL, i, err)
 				}
 				rm.Data = b
 			default:
@@ -228,7 +228,7 @@ func ParseTranscript(data []byte) ([]ReplayMessage, error) {
 		if m.Opcode == 2 || m.Binary {
 			b, err := base64.StdEncoding.DecodeString(*m.Data)
 			if err != nil {
-				return nil, fmt.Errorf("line %d: binary data is not base64: %v", n+1, err)
+				return nil, fmt.Errorf("line %d: binary data is not base64: %w", n+1, err)
 			}
 			rm.Opcode, rm.Data = 2, b
 		} else if m.Opcode != 0 && m.Opcode != 1 {

@@ -175,7 +175,7 @@ func (o *capacityOptions) searchOptions(url string) (capacity.Options, error) {
 	connRange := strings.Contains(o.connections, ":")
 	if connRange {
 		if opts.Connections, err = capacity.ParseRange(o.connections); err != nil {
-			return opts, fmt.Errorf("--connections: %v", err)
+			return opts, fmt.Errorf("--connections: %w", err)
 		}
 	} else if fixedConns, err = strconv.Atoi(o.connections); err != nil || fixedConns <= 0 {
 		return opts, fmt.Errorf("--connections %q: want a positive number or a range START:MAX:STEP, e.g. 1000:20000:1000", o.connections)
@@ -184,7 +184,7 @@ func (o *capacityOptions) searchOptions(url string) (capacity.Options, error) {
 	var fixedRate float64
 	if rateRange {
 		if opts.Rate, err = capacity.ParseRange(o.rate); err != nil {
-			return opts, fmt.Errorf("--rate: %v", err)
+			return opts, fmt.Errorf("--rate: %w", err)
 		}
 	} else if o.rate != "" {
 		if fixedRate, err = strconv.ParseFloat(o.rate, 64); err != nil || fixedRate < 0 {

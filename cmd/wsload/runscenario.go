@@ -142,7 +142,7 @@ func runScenario(o *runOptions, fs *pflag.FlagSet, file string, args []string, s
 func scenarioRecord(file string, plan *scenario.Plan) (*stats.Scenario, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", file, err)
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	sum := sha256.Sum256(b)
 	rec := &stats.Scenario{File: file, SHA256: hex.EncodeToString(sum[:]),

@@ -23,7 +23,7 @@ func checkTarget(arg string) error {
 	case scheme == "https":
 		return fmt.Errorf("target %q: WebSocket URLs start with wss:// (https:// is for pages): did you mean %s?", arg, "wss"+arg[len("https"):])
 	case err != nil:
-		return fmt.Errorf("target %q is not a valid URL: %v", arg, err)
+		return fmt.Errorf("target %q is not a valid URL: %w", arg, err)
 	case scheme != "ws" && scheme != "wss":
 		return fmt.Errorf("target %q: the scheme must be ws:// or wss://", arg)
 	case u.Hostname() == "":

@@ -59,7 +59,7 @@ func (p *process) waitListening(addrs []string, timeout time.Duration) error {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("not listening on %s after %v: %v", a, timeout, err)
+				return fmt.Errorf("not listening on %s after %v: %w", a, timeout, err)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
