@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -250,6 +251,17 @@ func TestRunProcsMergesWorkers(t *testing.T) {
 	}
 	if res.Connections.RampS <= 0 || res.Config.Connections != 30 {
 		t.Fatalf("ramp %v, config connections %d", res.Connections.RampS, res.Config.Connections)
+	}
+	// The config block is the one a single process records for the same flags: resolved,
+	// defaults filled in (a --procs result used to say "pollers": 0).
+	single, err := engine.Config{URL: url, Connections: 30, Rate: 10, Duration: 5 * time.Second}.Resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := single.Stats()
+	want.Headers, want.SourceIPs, want.Subprotocols = res.Config.Headers, res.Config.SourceIPs, res.Config.Subprotocols // {} and [] after the JSON round trip
+	if !reflect.DeepEqual(res.Config, want) {
+		t.Fatalf("--procs config block\n%+v\nwant, as one process records it,\n%+v", res.Config, want)
 	}
 	if !containsStr(res.Generator.Warnings, "3 worker processes") || res.Generator.CPUUserS+res.Generator.CPUSysS <= 0 || res.Generator.MaxRSSBytes <= 0 {
 		t.Fatalf("generator: %+v", res.Generator)
