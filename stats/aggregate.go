@@ -187,6 +187,9 @@ func (a *Aggregate) Result(h Header) *Result {
 		g.CPUPerMsgUS = 0
 	}
 	g.Warnings = append(r.Diagnose(), warnings...)
+	if g.Warnings == nil {
+		g.Warnings = []string{} // [] in the JSON, as documented, never null
+	}
 	return r
 }
 

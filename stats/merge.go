@@ -195,6 +195,9 @@ func (o MergeOptions) Merge(results ...*Result) (*Result, error) {
 		}
 	}
 	out.Generator.Warnings = append(out.Diagnose(), warnings...)
+	if out.Generator.Warnings == nil {
+		out.Generator.Warnings = []string{}
+	}
 	out.ErrorSamples = mergeSamples(results)
 
 	for i, r := range results {

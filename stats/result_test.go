@@ -303,3 +303,23 @@ func TestEmptyLatencyIsNull(t *testing.T) {
 		t.Fatalf("read back rtt %+v handshake count %d", got.Latency.RTT, got.Latency.Handshake.Count)
 	}
 }
+
+// A run without warnings writes "warnings": [] (as the README shows), never null.
+func TestNoWarningsIsAnEmptyList(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	agg := NewAggregate(t0)
+	iv := NewInterval(t0, t0.Add(time.Second))
+	iv.Requested, iv.Attempted, iv.Established, iv.Open, iv.PeakOpen = 1, 1, 1, 1, 1
+	agg.Add(iv)
+	r := agg.Result(Header{Target: "ws://127.0.0.1:1/", Config: Config{Connections: 1}})
+	if len(r.Generator.Warnings) != 0 {
+		t.Fatalf("a clean run has warnings %q", r.Generator.Warnings)
+	}
+	b, err := json.Marshal(r.Generator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"warnings":[]`) {
+		t.Fatalf("generator JSON %s: want \"warnings\":[]", b)
+	}
+}

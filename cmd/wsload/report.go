@@ -189,7 +189,17 @@ func writeReportOutput(flag, path string, data []byte, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "wsload report: %s: %v\n  hint: check that the directory exists and is writable\n", flag, err)
 		return exitOutput
 	}
+	// Say where the page went: a silent success leaves a newcomer looking for it.
+	fmt.Fprintf(stderr, "wsload report: wrote %s (%d bytes)\n", path, len(data)) // stderr: stdout may carry --hgrm -
 	return exitOK
+}
+
+// plural is "1 worker process", "3 worker processes".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // isCapacityFile reports whether path holds a capacity search

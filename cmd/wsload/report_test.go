@@ -68,7 +68,7 @@ func TestReportCmd(t *testing.T) {
 	}{
 		{"text by default", []string{rr}, exitOK, []string{"wsload test -> ws://127.0.0.1:8080/", "rtt (corrected)"}, ""},
 		{"text of two", []string{rr, lc, "--text"}, exitOK, []string{"== roundrobin (" + rr + ")", "== leastconn (" + lc + ")"}, ""},
-		{"html to a file", []string{rr, "--html", out}, exitOK, nil, ""},
+		{"html to a file says where", []string{rr, "--html", out}, exitOK, nil, "wsload report: wrote " + out + " ("},
 		{"html to stdout", []string{rr, lc, "--html", "-", "-l", "A=rr", "-l", "B=lc"}, exitOK, []string{"<title>wsload compare: 2 runs</title>", "rr (baseline)", "lc vs rr: better on"}, ""},
 		{"title", []string{rr, "--html", "-", "--title", "HAProxy <leastconn>"}, exitOK, []string{"<title>HAProxy &lt;leastconn&gt;</title>"}, ""},
 		{"hgrm to stdout", []string{rr, "--hgrm", "-", "--hgrm-of", "handshake"}, exitOK, []string{"1/(1-Percentile)", "Total count    =            4]"}, ""},
