@@ -17,6 +17,7 @@ type load struct {
 	done chan struct{}
 	res  *stats.Result
 	err  error
+	stop context.CancelFunc // ends the run early, as Ctrl-C would (its result is kept)
 }
 
 // startLoad runs cfg against its URL in a goroutine.
@@ -26,10 +27,12 @@ func startLoad(t *testing.T, cfg engine.Config) *load {
 	if err != nil {
 		t.Fatalf("engine.New: %v", err)
 	}
-	l := &load{eng: eng, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	l := &load{eng: eng, done: make(chan struct{}), stop: cancel}
 	go func() {
 		defer close(l.done)
-		l.res, l.err = eng.Run(context.Background())
+		l.res, l.err = eng.Run(ctx)
 	}()
 	return l
 }
@@ -233,7 +236,9 @@ func TestMaxConn(t *testing.T) {
 			t.Fatalf("the first %d connections did not all open: backends %v", capConns, spread)
 		}
 		// While the 50 are held, 20 more with a short handshake timeout all time out.
-		impatient := startLoad(t, engine.Config{URL: r.URL(), Connections: 20, Duration: 1500 * time.Millisecond, HandshakeTimeout: 700 * time.Millisecond}).wait(t)
+		// Their run ends once all 20 have failed (the duration is only the deadline), so the
+		// timeouts are counted as timeouts however late a busy machine dials them.
+		impatient := startLoad(t, engine.Config{URL: r.URL(), Connections: 20, Duration: time.Minute, HandshakeTimeout: 700 * time.Millisecond}).wait(t)
 		if c := impatient.Connections; c.Established != 0 || c.Failed != 20 || impatient.Errors["timeout"] != 20 {
 			t.Fatalf("beyond maxconn with a 700ms handshake timeout: %+v errors %v, want 20 handshake timeouts", c, impatient.Errors)
 		}
@@ -243,8 +248,9 @@ func TestMaxConn(t *testing.T) {
 		// 20 patient ones wait in the backlog until the held connections close: none opens
 		// while the hold's run is still going (checked throughout, not at one moment).
 		patientStart := time.Now()
-		// Its run outlasts the hold by 4 s, so the queued handshakes complete inside it.
-		patient := startLoad(t, engine.Config{URL: r.URL(), Connections: 20, Duration: holdFor + 4*time.Second, HandshakeTimeout: time.Minute})
+		// Its run lasts until all 20 are open (ended then; the duration is only the deadline), so
+		// the queued handshakes complete inside it however slowly the hold lets go.
+		patient := startLoad(t, engine.Config{URL: r.URL(), Connections: 20, Duration: 10 * time.Minute, HandshakeTimeout: 5 * time.Minute})
 		for held := true; held; {
 			open := patient.eng.Open()
 			held = time.Since(holdStart) < holdFor // the hold's connections stay open at least this long
@@ -254,6 +260,10 @@ func TestMaxConn(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		hold.wait(t)
+		for deadline := time.Now().Add(5 * time.Minute); patient.eng.Open() < 20 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		patient.stop()
 		res := patient.wait(t)
 		if c := res.Connections; c.Established != 20 || c.Failed != 0 {
 			t.Fatalf("patient connections: %+v errors %v, want all 20 established once slots freed", c, res.Errors)
