@@ -21,6 +21,7 @@ import (
 
 	"github.com/wsload/wsload/engine"
 	"github.com/wsload/wsload/internal/nbiolog"
+	"github.com/wsload/wsload/internal/testenv"
 	"github.com/wsload/wsload/partition"
 	"github.com/wsload/wsload/server"
 	"github.com/wsload/wsload/stats"
@@ -211,7 +212,7 @@ func runWorkers(t *testing.T, procs int, args ...string) (*Report, *collector, s
 		t.Fatalf("os.Executable: %v", err)
 	}
 	var c collector
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Options{Procs: procs, Exe: exe, Args: args, OnInterval: c.add, Stderr: &stderr, Grace: time.Minute})
@@ -226,23 +227,6 @@ func runWorkers(t *testing.T, procs int, args ...string) (*Report, *collector, s
 		t.Fatalf("no interval reached OnInterval; workers:\n%s\nstderr:\n%s", strings.Join(ends, "\n"), stderr.String())
 	}
 	return rep, &c, stderr.String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestRunThreeWorkersMergedEqualsSum(t *testing.T) {
@@ -482,7 +466,7 @@ func TestWedgedWorkerIsStoppedAtTheEnd(t *testing.T) {
 		t.Fatalf("os.Executable: %v", err)
 	}
 	var c collector
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	// The workers run 2 s; worker 2 stops itself once all its connections are up and it has
 	// sent. The end bound is generous for a loaded machine; without it Run never returns.
 	const bound = 40 * time.Second

@@ -380,7 +380,7 @@ func TestInterruptDuringStartAt(t *testing.T) {
 			args := append([]string{"run", url, "-c", "2", "-d", "1s", "-q", "--start-at", startAt}, extra...)
 			cmd := exec.Command(exe, args...)
 			cmd.Env = append(os.Environ(), asWsloadEnv+"=1")
-			var errb syncBuffer
+			var errb testenv.SyncBuffer
 			cmd.Stderr = &errb
 			if err := cmd.Start(); err != nil {
 				t.Fatalf("start: %v", err)
@@ -407,22 +407,4 @@ func TestInterruptDuringStartAt(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a child process writes into while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

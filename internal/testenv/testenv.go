@@ -233,3 +233,23 @@ func (c *capped) String() string {
 }
 
 var _ io.Writer = (*capped)(nil)
+
+// SyncBuffer is a bytes.Buffer that another goroutine (a child process's output copier) writes
+// into while a test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
